@@ -1,0 +1,3 @@
+from stackyard.cli.main import main
+
+main()

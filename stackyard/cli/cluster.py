@@ -1,0 +1,61 @@
+"""`yard cluster up | down | status`."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from stackyard.cluster.home import Home
+from stackyard.cluster.local import LocalCluster, Settings
+
+
+def up(home: str | None, **settings) -> int:
+    h = Home.at(home)
+    cluster = LocalCluster(h, Settings(**settings))
+    existing = h.conf("master").exists()
+    state = cluster.up()
+    console = Console()
+    if existing:
+        console.print(f"[yellow]Restarted the cluster configured under {h.root}; its saved "
+                      "settings apply (remove that folder for a new cluster).[/]")
+    table = Table(title=f"Stackyard cluster under {h.root}")
+    for col in ("name", "role", "address", "pid"):
+        table.add_column(col)
+    for d in state["daemons"]:
+        table.add_row(d["name"], d["role"], d["address"], str(d["pid"]))
+    console.print(table)
+    console.print(f"Master status page: http://{state['master']}/status "
+                  f"(log in with any user name and the secret in {h.secret_file})")
+    if settings.get("workers"):
+        console.print(f"Workers: {settings['workers']} recorded; the job engine is not part of "
+                      "this release yet, so no worker was started.")
+    return 0
+
+
+def down(home: str | None) -> int:
+    h = Home.at(home)
+    if h.read_state() is None:
+        click.echo(f"cluster down: no cluster under {h.root}", err=True)
+        return 1
+    stopped = LocalCluster(h).down()
+    click.echo(f"Stopped {len(stopped)} daemon(s): {', '.join(stopped) or 'none were running'}")
+    return 0
+
+
+def status(home: str | None) -> int:
+    h = Home.at(home)
+    rows = LocalCluster(h).status()
+    if not rows:
+        click.echo(f"cluster status: no cluster under {h.root} (start one with `yard cluster up`)",
+                   err=True)
+        return 1
+    table = Table(title=f"Stackyard cluster under {h.root}")
+    for col in ("name", "role", "address", "pid", "state"):
+        table.add_column(col)
+    for r in rows:
+        style = "green" if r["state"] == "running" else "red"
+        table.add_row(r["name"], r["role"], r["address"], str(r["pid"] or "-"),
+                      f"[{style}]{r['state']}[/]")
+    Console(width=120).print(table)
+    return 0 if all(r["state"] == "running" for r in rows) else 1

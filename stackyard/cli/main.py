@@ -1,0 +1,99 @@
+"""`yard`: the command line."""
+
+from __future__ import annotations
+
+import click
+
+from stackyard.cli.common import exit_with, guarded, parse_size
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="stackyard", prog_name="yard")
+def main() -> None:
+    """Stackyard: a distributed file system (and, as it grows, the rest of the
+    Google / Hadoop stack) in Python."""
+
+
+@main.group()
+def cluster() -> None:
+    """Start, stop and inspect the local cluster under STACKYARD_HOME."""
+
+
+@cluster.command("up")
+@click.option("--chunkservers", type=int, default=3, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Job-engine workers (the engine is not built yet: recorded only).")
+@click.option("--chunk-size", default="64m", show_default=True, help="e.g. 1m, 64m")
+@click.option("--replication", type=int, default=3, show_default=True)
+@click.option("--dead-after", type=float, default=30.0, show_default=True,
+              help="Seconds without a heartbeat before a chunkserver is declared dead.")
+@click.option("--heartbeat", type=float, default=3.0, show_default=True,
+              help="Chunkserver heartbeat interval in seconds.")
+@click.option("--lease-timeout", type=float, default=60.0, show_default=True)
+@click.option("--racks", type=int, default=0, help="Spread chunkservers over N racks.")
+@click.option("--home", envvar="STACKYARD_HOME", default=None, help="Default: ~/.stackyard")
+def cluster_up(chunkservers, workers, chunk_size, replication, dead_after, heartbeat,
+               lease_timeout, racks, home) -> None:
+    """Start a master and chunkservers on 127.0.0.1."""
+    from stackyard.cli.cluster import up
+    exit_with(guarded("cluster up", lambda: up(
+        home, chunkservers=chunkservers, workers=workers, chunk_size=parse_size(chunk_size),
+        replication=replication, dead_after=dead_after, heartbeat_interval=heartbeat,
+        lease_timeout=lease_timeout, racks=racks)))
+
+
+@cluster.command("down")
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def cluster_down(home) -> None:
+    """Stop every daemon of the local cluster (data stays on disk)."""
+    from stackyard.cli.cluster import down
+    exit_with(guarded("cluster down", lambda: down(home)))
+
+
+@cluster.command("status")
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def cluster_status(home) -> None:
+    """Each daemon with its role, address, pid and state."""
+    from stackyard.cli.cluster import status
+    exit_with(guarded("cluster status", lambda: status(home)))
+
+
+@main.command("daemon")
+@click.argument("role", type=click.Choice(["master", "chunkserver"]))
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="TOML file with the daemon's settings.")
+def daemon(role, config_path) -> None:
+    """Run one daemon in the foreground (for a real multi-machine cluster)."""
+    from stackyard.cluster.daemon import run
+    exit_with(guarded("daemon", lambda: run(role, config_path)))
+
+
+@main.command("fsck")
+@click.argument("path", default="/")
+@click.option("-files", "--files", "show_files", is_flag=True, help="List every file.")
+@click.option("-blocks", "--blocks", "show_blocks", is_flag=True, help="List every chunk.")
+@click.option("-locations", "--locations", "show_locations", is_flag=True,
+              help="Show the replicas of each chunk.")
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def fsck(path, show_files, show_blocks, show_locations, home) -> None:
+    """Check the health of every chunk under PATH (exit 1 if corrupt or missing)."""
+    from stackyard.cli.fsck import run_fsck
+    exit_with(guarded("fsck", lambda: run_fsck(home, path, show_files, show_blocks,
+                                               show_locations)))
+
+
+@main.command("dfs", context_settings={"ignore_unknown_options": True,
+                                       "allow_interspersed_args": False,
+                                       "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def dfs(args, home) -> None:
+    """Hadoop's file-system shell: yard dfs -ls -R /, yard dfs -put f /d, ...
+
+    Run `yard dfs -help` for every verb."""
+    from stackyard.cli.dfs import run
+    exit_with(run(list(args), home))
+
+
+if __name__ == "__main__":
+    main()

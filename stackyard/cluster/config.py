@@ -1,0 +1,126 @@
+"""One typed config per daemon; TOML on disk.
+
+Each field has its default and the reason for it. `validate()` raises
+ValueError naming the field. `yard cluster up` writes these files; a
+multi-machine deployment writes them by hand and runs
+`yard daemon ROLE --config FILE`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+MiB = 1024 * 1024
+BLOCK = 64 * 1024  # checksum block: CRC32C per 64 KiB, the unit reads verify
+
+
+@dataclass
+class MasterConfig:
+    data_dir: str                      # op log and checkpoints
+    secret_file: str
+    host: str = "127.0.0.1"            # loopback unless told otherwise
+    port: int = 0                      # 0: any free port (written to addr_file)
+    addr_file: str = ""
+    default_replication: int = 3       # GFS and HDFS default
+    default_chunk_size: int = 64 * MiB  # GFS's chunk size
+    heartbeat_interval: float = 3.0    # HDFS: every 3 s
+    dead_after: float = 30.0           # HDFS waits 10.5 min; a laptop cluster wants less
+    lease_timeout: float = 60.0        # HDFS's soft lease limit
+    token_lifetime: float = 600.0      # chunk access tokens
+    checkpoint_log_bytes: int = 16 * MiB  # checkpoint when the op log passes this
+    safemode_seconds: float = -1.0     # -1: two heartbeat intervals after start
+    replication_timeout: float = 30.0  # re-issue a replication that has not completed
+    superuser: str = ""                # "": the user running the master
+
+    def validate(self) -> MasterConfig:
+        _positive(self, "default_replication", "default_chunk_size", "heartbeat_interval",
+                  "dead_after", "lease_timeout", "token_lifetime", "checkpoint_log_bytes",
+                  "replication_timeout")
+        if self.default_chunk_size % BLOCK:
+            raise ValueError(f"default_chunk_size: must be a multiple of {BLOCK} bytes")
+        if self.dead_after <= self.heartbeat_interval:
+            raise ValueError("dead_after: must be longer than heartbeat_interval")
+        _port(self)
+        return self
+
+    @property
+    def safemode(self) -> float:
+        return 2 * self.heartbeat_interval if self.safemode_seconds < 0 else self.safemode_seconds
+
+
+@dataclass
+class ChunkserverConfig:
+    data_dir: str                      # chunk files and their checksums
+    master: str                        # host:port of the master
+    secret_file: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    addr_file: str = ""
+    rack: str = "/default-rack"        # placement spreads replicas over racks
+    heartbeat_interval: float = 3.0
+    report_interval: float = 60.0      # full chunk report; heartbeats carry the deltas
+    scan_interval: float = 300.0       # background checksum scan of every chunk
+    capacity: int = 0                  # 0: the disk's size
+
+    def validate(self) -> ChunkserverConfig:
+        _positive(self, "heartbeat_interval", "report_interval", "scan_interval")
+        if ":" not in self.master:
+            raise ValueError("master: must be host:port")
+        if not self.rack.startswith("/"):
+            raise ValueError("rack: must start with '/' (e.g. /rack1)")
+        _port(self)
+        return self
+
+
+ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig}
+
+
+def _positive(cfg, *names: str) -> None:
+    for name in names:
+        if not getattr(cfg, name) > 0:
+            raise ValueError(f"{name}: must be positive, got {getattr(cfg, name)!r}")
+
+
+def _port(cfg) -> None:
+    if not 0 <= cfg.port <= 65535:
+        raise ValueError(f"port: must be 0..65535, got {cfg.port}")
+
+
+def load(role: str, path: str | Path):
+    """Read and validate the config of ROLE from a TOML file."""
+    cls = ROLES.get(role)
+    if cls is None:
+        raise ValueError(f"role: unknown role {role!r} (choose from {', '.join(ROLES)})")
+    try:
+        raw = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(2, "config file not found", str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) for {role}: {', '.join(unknown)}")
+    missing = [n for n, f in known.items()
+               if f.default is dataclasses.MISSING and n not in raw]
+    if missing:
+        raise ValueError(f"{path}: missing setting(s) for {role}: {', '.join(missing)}")
+    for name, value in raw.items():
+        want = type(known[name].default) if known[name].default is not dataclasses.MISSING else str
+        if want is float and isinstance(value, int):
+            raw[name] = float(value)
+        elif not isinstance(raw[name], want):
+            raise ValueError(f"{name}: expected {want.__name__}, got {value!r}")
+    return cls(**raw).validate()
+
+
+def dump(cfg, path: str | Path) -> None:
+    """Write CFG as flat TOML (JSON string quoting is valid TOML for our values)."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in dataclasses.asdict(cfg).items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+

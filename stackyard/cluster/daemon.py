@@ -1,0 +1,21 @@
+"""`yard daemon ROLE --config FILE`: run one daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from stackyard.cluster import config
+
+
+def run(role: str, config_path: str) -> None:
+    cfg = config.load(role, config_path)
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s")
+    if role == "master":
+        from stackyard.dfs.master_daemon import MasterDaemon
+        service = MasterDaemon(cfg)
+    else:
+        from stackyard.dfs.chunkserver import Chunkserver
+        service = Chunkserver(cfg)
+    asyncio.run(service.run())

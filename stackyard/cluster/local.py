@@ -1,0 +1,207 @@
+"""A pseudo-distributed cluster on this machine: every daemon a real process
+on 127.0.0.1, all under one STACKYARD_HOME. `yard cluster up/down/status`,
+the embedded default of `sy.connect()`, and the test suite's mini cluster
+are all this class."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from stackyard.cluster import process
+from stackyard.cluster.config import ChunkserverConfig, MasterConfig, MiB, dump
+from stackyard.cluster.home import Home
+from stackyard.net.auth import Secret
+from stackyard.net.client import HttpPool
+
+
+@dataclass
+class Settings:
+    chunkservers: int = 3
+    workers: int = 2
+    chunk_size: int = 64 * MiB
+    replication: int = 3
+    dead_after: float = 30.0
+    heartbeat_interval: float = 3.0
+    lease_timeout: float = 60.0
+    report_interval: float = 60.0
+    scan_interval: float = 300.0
+    checkpoint_log_bytes: int = 16 * MiB
+    racks: int = 0                    # 0: no racks; N: chunkserver i on /rack(i mod N)
+    host: str = "127.0.0.1"
+
+    def validate(self) -> Settings:
+        if self.chunkservers < 1:
+            raise ValueError("chunkservers: need at least 1")
+        if self.workers < 0:
+            raise ValueError("workers: must be 0 or more")
+        if self.replication < 1:
+            raise ValueError("replication: must be at least 1")
+        if self.chunk_size < 64 * 1024 or self.chunk_size % (64 * 1024):
+            raise ValueError("chunk-size: must be a multiple of 64 KiB (e.g. 1m, 64m)")
+        if self.dead_after <= self.heartbeat_interval:
+            raise ValueError("dead-after: must be longer than the heartbeat interval "
+                             f"({self.heartbeat_interval} s)")
+        return self
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class LocalCluster:
+    def __init__(self, home: Home, settings: Settings | None = None):
+        self.home = home
+        self.settings = (settings or Settings()).validate()
+
+    # -- configuration ---------------------------------------------------------
+
+    def _configure(self) -> list[dict]:
+        """Write the configs (once: a restarted cluster keeps its ports and disks)."""
+        s, h = self.settings, self.home
+        h.make_dirs()
+        if not h.secret_file.exists():
+            Secret.generate().save(h.secret_file)
+        daemons = []
+        if not h.conf("master").exists():
+            dump(MasterConfig(
+                data_dir=str(h.data("master")), secret_file=str(h.secret_file), host=s.host,
+                port=free_port(s.host), addr_file=str(h.addr_file("master")),
+                default_replication=s.replication, default_chunk_size=s.chunk_size,
+                heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
+                lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
+            ).validate(), h.conf("master"))
+        daemons.append({"name": "master", "role": "master"})
+        master_addr = _read_toml(h.conf("master"))
+        master = f"{master_addr['host']}:{master_addr['port']}"
+        for i in range(1, s.chunkservers + 1):
+            name = f"chunkserver-{i}"
+            if not h.conf(name).exists():
+                dump(ChunkserverConfig(
+                    data_dir=str(h.data(name)), master=master, secret_file=str(h.secret_file),
+                    host=s.host, addr_file=str(h.addr_file(name)),
+                    rack=f"/rack{(i - 1) % s.racks + 1}" if s.racks else "/default-rack",
+                    heartbeat_interval=s.heartbeat_interval, report_interval=s.report_interval,
+                    scan_interval=s.scan_interval,
+                ).validate(), h.conf(name))
+            daemons.append({"name": name, "role": "chunkserver"})
+        for d in daemons:
+            d.update(config=str(h.conf(d["name"])), log=str(h.log(d["name"])), pid=0, address="")
+        return daemons
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def up(self, timeout: float = 60.0) -> dict:
+        state = self.home.read_state()
+        if state and any(process.alive(d["pid"], d["config"]) for d in state["daemons"]):
+            raise RuntimeError(f"a cluster is already running under {self.home.root} "
+                               "(`yard cluster down` stops it)")
+        daemons = self._configure()
+        state = {"home": str(self.home.root), "daemons": daemons, "workers": self.settings.workers,
+                 "master": ""}
+        try:
+            for d in daemons:
+                self.start(d, state)
+            self.wait_live(self.settings.chunkservers, timeout)
+        except BaseException:
+            self.down()
+            raise
+        return state
+
+    def start(self, d: dict, state: dict | None = None) -> dict:
+        state = state or self.home.read_state()
+        addr = self.home.addr_file(d["name"])
+        addr.unlink(missing_ok=True)
+        proc = process.spawn(d["role"], self.home.conf(d["name"]), self.home.log(d["name"]))
+        d["pid"] = proc.pid
+        self._record(d, state)
+        d["address"] = process.wait_for_file(addr, proc, self.home.log(d["name"]))
+        self._record(d, state)
+        return d
+
+    def _record(self, d: dict, state: dict) -> None:
+        """Note D's pid and address in cluster.json at once, so that even a failed
+        start leaves behind nothing `down` cannot find."""
+        if d["role"] == "master" and d["address"]:
+            state["master"] = d["address"]
+        for i, old in enumerate(state["daemons"]):
+            if old["name"] == d["name"]:
+                state["daemons"][i] = d
+        self.home.write_state(state)
+
+    def down(self) -> list[str]:
+        state = self.home.read_state()
+        if not state:
+            return []
+        stopped = []
+        for d in reversed(state["daemons"]):
+            if process.stop(d["pid"], d["config"]):
+                stopped.append(d["name"])
+            d["pid"] = 0
+        self.home.write_state(state)
+        return stopped
+
+    def daemon(self, name: str) -> dict:
+        state = self.home.read_state() or {"daemons": []}
+        for d in state["daemons"]:
+            if d["name"] == name:
+                return d
+        raise KeyError(f"no daemon named {name!r} in {self.home.root}")
+
+    def kill(self, name: str, sig: int = 9) -> None:
+        d = self.daemon(name)
+        process.stop(d["pid"], d["config"], sig=sig)
+
+    def restart(self, name: str) -> dict:
+        d = self.daemon(name)
+        process.stop(d["pid"], d["config"])
+        return self.start(dict(d))
+
+    def status(self) -> list[dict]:
+        state = self.home.read_state()
+        if not state:
+            return []
+        pool = HttpPool(Secret.load(self.home.secret_file), timeout=3)
+        out = []
+        for d in state["daemons"]:
+            running = process.alive(d["pid"], d["config"])
+            row = {"name": d["name"], "role": d["role"], "address": d["address"],
+                   "pid": d["pid"] if running else None, "state": "stopped"}
+            if running:
+                try:
+                    resp = pool.request(d["address"], "GET", "/metrics")
+                    resp.read()
+                    row["state"] = "running" if resp.status == 200 else f"HTTP {resp.status}"
+                except Exception as exc:
+                    row["state"] = f"unreachable ({exc})"
+            out.append(row)
+        pool.close()
+        return out
+
+    def wait_live(self, n: int, timeout: float = 60.0) -> None:
+        """Until the master counts N live chunkservers and is out of safe mode."""
+        state = self.home.read_state()
+        pool = HttpPool(Secret.load(self.home.secret_file), timeout=5)
+        deadline = time.monotonic() + timeout
+        info = None
+        while time.monotonic() < deadline:
+            try:
+                info = pool.call(state["master"], "cluster")
+                live = sum(1 for s in info["servers"] if s["alive"])
+                if live >= n and not info["safemode"]:
+                    pool.close()
+                    return
+            except Exception:
+                pass
+            time.sleep(0.05)
+        pool.close()
+        raise TimeoutError(f"the master did not see {n} live chunkservers within {timeout} s "
+                           f"(last report: {info})")
+
+
+def _read_toml(path) -> dict:
+    import tomllib
+    return tomllib.loads(path.read_text())

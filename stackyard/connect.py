@@ -1,0 +1,85 @@
+"""`sy.connect()`: a client of the cluster under STACKYARD_HOME, or of an
+embedded local cluster started for this process when none runs there."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+from stackyard.cluster import process
+from stackyard.cluster.home import Home
+from stackyard.cluster.local import LocalCluster, Settings
+from stackyard.dfs.client import FileSystem
+from stackyard.errors import ClusterUnavailable
+from stackyard.net.auth import Secret
+
+
+class Client:
+    """A connection to one cluster. `fs` is its file system."""
+
+    def __init__(self, master: str, secret: Secret, user: str | None = None,
+                 home: Home | None = None, embedded: LocalCluster | None = None):
+        self.master = master
+        self.home = home
+        self.fs = FileSystem(master, secret, user)
+        self._embedded = embedded
+
+    def __repr__(self) -> str:
+        kind = "embedded" if self._embedded else "cluster"
+        return f"<stackyard.Client {kind} master={self.master}>"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.fs.close()
+        if self._embedded is not None:
+            self._embedded.down()
+            shutil.rmtree(self._embedded.home.root, ignore_errors=True)
+            self._embedded = None
+
+
+def running_master(home: Home) -> str | None:
+    state = home.read_state()
+    if not state or not state.get("master"):
+        return None
+    for d in state["daemons"]:
+        if d["role"] == "master" and process.alive(d["pid"], d["config"]):
+            return state["master"]
+    return None
+
+
+def connect(home: str | os.PathLike | None = None, master: str | None = None,
+            secret: str | bytes | os.PathLike | Secret | None = None, user: str | None = None,
+            embedded: bool = True) -> Client:
+    """Connect to MASTER (with SECRET: a Secret, the key, or its file) or to the
+    cluster under HOME (default STACKYARD_HOME, then ~/.stackyard). If none runs
+    there and EMBEDDED, start a small local cluster for this process; it stops
+    when the client closes or the process exits."""
+    if master is not None:
+        if secret is None:
+            raise ValueError("secret: needed when master is given")
+        if not isinstance(secret, Secret):
+            secret = (Secret(secret) if isinstance(secret, bytes)
+                      else Secret.load(secret) if os.path.exists(secret)
+                      else Secret(str(secret).encode()))
+        return Client(master, secret, user)
+    h = Home.at(home)
+    addr = running_master(h)
+    if addr is not None:
+        return Client(addr, Secret.load(h.secret_file), user, home=h)
+    if not embedded:
+        raise ClusterUnavailable(f"no cluster is running under {h.root} (start one with "
+                                 "`yard cluster up`)")
+    cluster = LocalCluster(Home.at(tempfile.mkdtemp(prefix="stackyard-embedded-")),
+                           Settings(chunkservers=3, heartbeat_interval=1.0, dead_after=10.0))
+    state = cluster.up()
+    client = Client(state["master"], Secret.load(cluster.home.secret_file), user,
+                    home=cluster.home, embedded=cluster)
+    atexit.register(client.close)
+    return client

@@ -1,0 +1,329 @@
+"""The chunkserver daemon: stores replicas, serves and accepts chunk data
+(only with a master-issued access token), forwards writes down the pipeline,
+heartbeats to the master and carries out its commands (replicate, delete,
+roll back), and scans its replicas' checksums in the background.
+
+Wire (all requests signed with the cluster secret, see net/auth.py):
+    POST /chunk/write?handle&version&offset&length&crc&token&next=A,B
+         body: the bytes. Written locally and streamed on to the first of
+         `next` while they arrive. Reply (msgpack) {"acked": [server ids
+         that made it durable, in pipeline order], "failed": address of the
+         first member that did not, or None, "error": why}.
+    GET  /chunk/read?handle&offset&length&version&token
+         body: CRC32C of each covered 64 KiB block (4 bytes each), then the
+         bytes of those whole blocks; headers X-Yard-Start / X-Yard-Count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import struct
+import time
+import uuid
+from pathlib import Path
+
+import crc32c
+from aiohttp import web
+
+from stackyard import errors
+from stackyard.cluster.config import BLOCK, ChunkserverConfig
+from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
+from stackyard.net.aio import AioClient
+from stackyard.net.auth import Secret
+from stackyard.net.server import error_response, make_app, rpc, serve
+
+log = logging.getLogger("stackyard.chunkserver")
+PIECE = 1 << 20
+
+
+class Chunkserver:
+    def __init__(self, cfg: ChunkserverConfig):
+        self.cfg = cfg
+        self.secret = Secret.load(cfg.secret_file)
+        self.store = ChunkStore(cfg.data_dir)
+        self.server_id = self._server_id(Path(cfg.data_dir))
+        self.peers = AioClient(self.secret)
+        self.address = ""
+        self.deleted: list[str] = []
+        self.started = time.time()
+        self.counters = {"bytes_written": 0, "bytes_read": 0, "chunks_replicated": 0,
+                         "checksum_failures": 0}
+        self.app = make_app(self.secret)
+        self.app.router.add_post("/chunk/write", self.handle_write)
+        self.app.router.add_get("/chunk/read", self.handle_read)
+        self.app.router.add_get("/chunk/checksum", self.handle_checksum)
+        self.app.router.add_post("/rpc/info", rpc(lambda _a: self.info()))
+        self.app.router.add_get("/status", self.handle_status)
+        self.app.router.add_get("/metrics", self.handle_metrics)
+
+    @staticmethod
+    def _server_id(data_dir: Path) -> str:
+        path = data_dir / "server_id"
+        if path.exists():
+            return path.read_text().strip()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        sid = uuid.uuid4().hex[:12]
+        path.write_text(sid + "\n")
+        return sid
+
+    def info(self) -> dict:
+        total, free = self.store.disk_usage()
+        return {"server_id": self.server_id, "address": self.address, "rack": self.cfg.rack,
+                "chunks": len(self.store.report()), "used": self.store.used_bytes(),
+                "capacity": self.cfg.capacity or total, "free": free, **self.counters}
+
+    # -- the write pipeline -------------------------------------------------------
+
+    async def handle_write(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        try:
+            handle = check_handle(q.get("handle", ""))
+            version, offset = int(q["version"]), int(q["offset"])
+            length, crc = int(q["length"]), int(q["crc"])
+            reason = self.secret.check_chunk_token(q.get("token"), handle, "w")
+            if reason:
+                raise errors.AuthError(reason)
+            session = self.store.begin_write(handle, version, offset)
+        except (KeyError, ValueError) as exc:
+            await request.read()
+            return error_response(ValueError(f"bad write request: {exc}"))
+        except (OSError, errors.StackyardError) as exc:
+            await request.read()
+            return error_response(exc)
+        downstream = [a for a in q.get("next", "").split(",") if a]
+        return await self._pipeline(request, session, handle, downstream, length, crc)
+
+    async def _pipeline(self, request, session: ChunkWrite, handle, downstream, length, crc):
+        queue: asyncio.Queue = asyncio.Queue(maxsize=16)
+        forward = None
+        if downstream:
+            query = {k: v for k, v in request.query.items() if k != "next"}
+            query["next"] = ",".join(downstream[1:])
+            forward = asyncio.create_task(self._forward(downstream[0], query, queue, length))
+        got, running = 0, 0
+        try:
+            async for piece in request.content.iter_chunked(PIECE):
+                session.write(piece)
+                running = crc32c.crc32c(piece, running)
+                got += len(piece)
+                if forward is not None and not forward.done():
+                    await _put(queue, piece, forward)
+        except BaseException:
+            session.abort()
+            if forward is not None:
+                forward.cancel()
+            raise
+        if got != length or running != crc:
+            session.abort()
+            if forward is not None:
+                forward.cancel()
+            return error_response(errors.CorruptDataError(
+                5, f"chunk {handle}: data damaged in transit ({got} of {length} bytes, crc mismatch)"))
+        session.finish()
+        self.counters["bytes_written"] += got
+        acked, failed, why = [self.server_id], None, None
+        if forward is not None:
+            if not forward.done():
+                await _put(queue, None, forward)
+            try:
+                down = await forward
+                acked += down["acked"]
+                failed, why = down.get("failed"), down.get("error")
+            except Exception as exc:
+                failed, why = downstream[0], str(exc) or type(exc).__name__
+        return web.json_response({"acked": acked, "failed": failed, "error": why})
+
+    async def _forward(self, address: str, query: dict, queue: asyncio.Queue, length: int) -> dict:
+        async def body():
+            while True:
+                piece = await queue.get()
+                if piece is None:
+                    return
+                yield piece
+
+        url, headers = self.peers.url_and_headers(address, "POST", "/chunk/write", query)
+        headers["Content-Length"] = str(length)
+        async with self.peers.session.post(url, data=body(), headers=headers) as resp:
+            if resp.status != 200:
+                raise errors.RemoteError(f"{address} refused the write: HTTP {resp.status} {await resp.text()}")
+            return await resp.json()
+
+    # -- reads ----------------------------------------------------------------------
+
+    async def handle_read(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        try:
+            handle = check_handle(q.get("handle", ""))
+            reason = self.secret.check_chunk_token(q.get("token"), handle, "r")
+            if reason:
+                raise errors.AuthError(reason)
+            f, start, count, crcs = self.store.open_range(
+                handle, int(q["offset"]), int(q["length"]), int(q.get("version", 0)))
+        except (KeyError, ValueError, OSError, errors.StackyardError) as exc:
+            return error_response(exc if not isinstance(exc, KeyError)
+                                  else ValueError(f"missing {exc.args[0]}"))
+        with f:
+            head = struct.pack(f">{len(crcs)}I", *crcs)
+            resp = web.StreamResponse(headers={
+                "X-Yard-Start": str(start), "X-Yard-Count": str(count),
+                "Content-Type": "application/octet-stream"})
+            resp.content_length = len(head) + count
+            await resp.prepare(request)
+            await resp.write(head)
+            left = count
+            while left:
+                piece = f.read(min(PIECE, left))
+                if not piece:
+                    break
+                await resp.write(piece)
+                left -= len(piece)
+            self.counters["bytes_read"] += count
+        await resp.write_eof()
+        return resp
+
+    async def handle_checksum(self, request: web.Request) -> web.Response:
+        """MD5 of the CRC32Cs of the blocks of the first `length` bytes."""
+        q = request.query
+        try:
+            handle = check_handle(q.get("handle", ""))
+            reason = self.secret.check_chunk_token(q.get("token"), handle, "r")
+            if reason:
+                raise errors.AuthError(reason)
+            length = int(q["length"])
+            f, _start, _count, crcs = self.store.open_range(handle, 0, length,
+                                                            int(q.get("version", 0)))
+            with f:
+                crcs = list(crcs)
+                if length % BLOCK:
+                    f.seek(len(crcs[:-1]) * BLOCK)
+                    crcs[-1] = crc32c.crc32c(f.read(length % BLOCK))
+        except (KeyError, ValueError, OSError, errors.StackyardError) as exc:
+            return error_response(exc if not isinstance(exc, KeyError)
+                                  else ValueError(f"missing {exc.args[0]}"))
+        digest = hashlib.md5(struct.pack(f">{len(crcs)}I", *crcs)).digest()
+        return web.Response(body=digest, content_type="application/octet-stream")
+
+    # -- talking to the master ------------------------------------------------------
+
+    async def heartbeat_loop(self) -> None:
+        last_full = 0.0
+        while True:
+            try:
+                info = self.info()
+                deleted, self.deleted = self.deleted, []
+                reply = await self.peers.call(
+                    self.cfg.master, "heartbeat", server_id=self.server_id, address=self.address,
+                    rack=self.cfg.rack, capacity=info["capacity"], used=info["used"],
+                    free=info["free"], deleted=deleted)
+                if reply["register"] or time.time() - last_full > self.cfg.report_interval:
+                    await self.peers.call(self.cfg.master, "report", server_id=self.server_id,
+                                          entries=self.store.report(), full=True)
+                    last_full = time.time()
+                for cmd in reply["commands"]:
+                    asyncio.create_task(self.run_command(cmd))
+            except errors.AuthError as exc:
+                log.error("master refused this chunkserver: %s", exc)
+            except (errors.StackyardError, OSError) as exc:
+                log.warning("heartbeat to master %s failed: %s", self.cfg.master, exc)
+                self.deleted = deleted + self.deleted
+            await asyncio.sleep(self.cfg.heartbeat_interval)
+
+    async def run_command(self, cmd: dict) -> None:
+        kind, handle = cmd["kind"], cmd["handle"]
+        try:
+            if kind == "delete":
+                self.store.delete(handle)
+                self.deleted.append(handle)
+            elif kind == "rollback":
+                self.store.rollback(handle, cmd["version"], cmd["length"])
+                await self._report_one(handle)
+            elif kind == "replicate":
+                await self.replicate(cmd)
+        except Exception as exc:
+            log.warning("command %s on %s failed: %s", kind, handle, exc)
+
+    async def replicate(self, cmd: dict) -> None:
+        handle, version, length = cmd["handle"], cmd["version"], cmd["length"]
+        query = {"handle": handle, "offset": 0, "length": length, "version": version,
+                 "token": cmd["token"]}
+        url, headers = self.peers.url_and_headers(cmd["source"], "GET", "/chunk/read", query)
+        session = self.store.begin_write(handle, version, 0)
+        try:
+            async with self.peers.session.get(url, headers=headers) as resp:
+                if resp.status != 200:
+                    raise errors.RemoteError(f"source {cmd['source']} answered {resp.status}")
+                nblocks = -(-length // BLOCK)
+                crcs = struct.unpack(f">{nblocks}I", await resp.content.readexactly(4 * nblocks))
+                for i, want in enumerate(crcs):
+                    block = await resp.content.readexactly(min(BLOCK, length - i * BLOCK))
+                    if crc32c.crc32c(block) != want:
+                        self.counters["checksum_failures"] += 1
+                        await self.peers.call(self.cfg.master, "bad_replica", handle=handle,
+                                              address=cmd["source"])
+                        raise errors.CorruptDataError(5, f"source replica of {handle} is corrupt")
+                    session.write(block)
+        except BaseException:
+            session.abort()
+            self.store.delete(handle)
+            raise
+        session.finish()
+        self.counters["chunks_replicated"] += 1
+        await self._report_one(handle)
+
+    async def _report_one(self, handle: str) -> None:
+        meta = self.store.meta(handle)
+        if meta is not None:
+            await self.peers.call(self.cfg.master, "report", server_id=self.server_id,
+                                  entries=[(handle, meta.version, meta.length)], full=False)
+
+    async def scan_loop(self) -> None:
+        """Verify every replica now and then, as HDFS's block scanner does, so that
+        rot on a replica nobody reads is still found and repaired."""
+        while True:
+            await asyncio.sleep(self.cfg.scan_interval)
+            for handle, _v, _n in self.store.report():
+                ok = await asyncio.to_thread(self.store.verify, handle)
+                if not ok:
+                    self.counters["checksum_failures"] += 1
+                    try:
+                        await self.peers.call(self.cfg.master, "bad_replica", handle=handle,
+                                              address=self.address)
+                    except (errors.StackyardError, OSError) as exc:
+                        log.warning("could not report bad replica %s: %s", handle, exc)
+
+    # -- pages ------------------------------------------------------------------------
+
+    async def handle_status(self, _request: web.Request) -> web.Response:
+        from stackyard.web.pages import chunkserver_page
+        return web.Response(text=chunkserver_page(self.info(), self.cfg.master),
+                            content_type="text/html")
+
+    async def handle_metrics(self, _request: web.Request) -> web.Response:
+        from stackyard.web.pages import prometheus
+        info = self.info()
+        return web.Response(text=prometheus("stackyard_chunkserver", {
+            k: v for k, v in info.items() if isinstance(v, int)}), content_type="text/plain")
+
+    async def run(self) -> None:
+        async def started(address: str) -> None:
+            self.address = address
+            asyncio.create_task(self.heartbeat_loop())
+            asyncio.create_task(self.scan_loop())
+
+        try:
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+        finally:
+            await self.peers.close()
+
+
+async def _put(queue: asyncio.Queue, item, forward: asyncio.Task) -> None:
+    """Queue ITEM for the downstream forwarder unless the forwarder has failed."""
+    if not queue.full():
+        queue.put_nowait(item)
+        return
+    put = asyncio.ensure_future(queue.put(item))
+    done, _ = await asyncio.wait({put, forward}, return_when=asyncio.FIRST_COMPLETED)
+    if put not in done:
+        put.cancel()

@@ -1,0 +1,292 @@
+"""The DFS from Python: `sy.connect().fs`.
+
+    fs = sy.connect().fs
+    with fs.open("/data/x.txt", "wb") as f:
+        f.write(b"hello\\n")
+    for line in fs.open("/data/x.txt"):
+        ...
+
+Paths are absolute DFS paths ("/a/b"); "yard://" and "yard:///" prefixes are
+accepted. Errors are OSError subclasses (FileNotFoundError, ...), as fsspec
+raises them; see stackyard/errors.py.
+"""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import hashlib
+import io
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from stackyard import errors
+from stackyard.dfs.namespace import normalize
+from stackyard.dfs.streams import DfsReader, DfsWriter, http_client_reply
+from stackyard.net.auth import Secret
+from stackyard.net.client import HttpPool
+
+Progress = Callable[[int], None]
+COPY_PIECE = 8 << 20
+
+
+@dataclass(frozen=True)
+class ChunkLocation:
+    """Where a byte range of a file lives: what the scheduler places map tasks by."""
+    index: int
+    offset: int
+    length: int
+    handle: str
+    hosts: list[str]        # "host:port" of the chunkservers with a good replica
+    racks: list[str]
+
+
+def dfs_path(path: str) -> str:
+    if path.startswith("yard://"):
+        path = path[len("yard://"):]
+        if not path.startswith("/"):
+            path = "/" + path.split("/", 1)[1] if "/" in path else "/"
+    return normalize(path)
+
+
+class FileSystem:
+    def __init__(self, master: str, secret: Secret, user: str | None = None,
+                 retry_seconds: float = 15.0):
+        self.master = master
+        self.pool = HttpPool(secret)
+        self.user = user or os.environ.get("STACKYARD_USER") or getpass.getuser()
+        try:
+            self.groups = [grp.getgrgid(g).gr_name for g in os.getgroups()]
+        except KeyError:
+            self.groups = []
+        self.client_id = f"{self.user}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.retry_seconds = retry_seconds
+        self.sleep = time.sleep
+
+    # -- RPC --------------------------------------------------------------------
+
+    def call(self, name: str, **args):
+        """Call the master; wait out a restart (connection refused) or safe mode."""
+        args.setdefault("user", self.user)
+        args.setdefault("groups", self.groups)
+        deadline = time.monotonic() + self.retry_seconds
+        delay = 0.1
+        while True:
+            try:
+                return self.pool.call(self.master, name, **args)
+            except (errors.ClusterUnavailable, errors.SafeModeError) as exc:
+                refused = "cannot reach" in str(exc) or isinstance(exc, errors.SafeModeError)
+                if not refused or time.monotonic() > deadline:
+                    if isinstance(exc, errors.ClusterUnavailable):
+                        raise errors.ClusterUnavailable(f"master unreachable: {exc}") from None
+                    raise
+                self.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    # -- namespace --------------------------------------------------------------
+
+    def stat(self, path: str) -> dict:
+        return self.call("stat", path=dfs_path(path))
+
+    def info(self, path: str) -> dict:
+        return self.stat(path)
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def isdir(self, path: str) -> bool:
+        try:
+            return self.stat(path)["type"] == "directory"
+        except FileNotFoundError:
+            return False
+
+    def isfile(self, path: str) -> bool:
+        try:
+            return self.stat(path)["type"] == "file"
+        except FileNotFoundError:
+            return False
+
+    def ls(self, path: str = "/", detail: bool = True, recursive: bool = False) -> list:
+        entries = self.call("list", path=dfs_path(path))
+        if recursive:
+            out = []
+            for e in entries:
+                out.append(e)
+                if e["type"] == "directory":
+                    out.extend(self.ls(e["path"], detail=True, recursive=True))
+            entries = out
+        return entries if detail else [e["path"] for e in entries]
+
+    def mkdir(self, path: str, parents: bool = True, mode: int = 0o755) -> bool:
+        return self.call("mkdir", path=dfs_path(path), parents=parents, mode=mode)
+
+    def rm(self, path: str, recursive: bool = False) -> None:
+        self.call("delete", path=dfs_path(path), recursive=recursive)
+
+    def mv(self, src: str, dst: str) -> str:
+        return self.call("rename", src=dfs_path(src), dst=dfs_path(dst))
+
+    def setrep(self, path: str, replication: int, wait: bool = False,
+               timeout: float = 300.0) -> int:
+        n = self.call("setrep", path=dfs_path(path), replication=replication)
+        if wait:
+            self.wait_replication(path, timeout)
+        return n
+
+    def wait_replication(self, path: str, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.fsck(path)
+            if all(len(c["live"]) == min(c["expected"], report["live_servers"])
+                   for f in report["files"] for c in f["chunks"]):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"replication of {path} not reached within {timeout} s")
+            self.sleep(0.5)
+
+    def chmod(self, path: str, mode: int) -> None:
+        self.call("chmod", path=dfs_path(path), mode=mode)
+
+    def chown(self, path: str, owner: str | None = None, group: str | None = None) -> None:
+        self.call("chown", path=dfs_path(path), owner=owner or "", group=group or "")
+
+    def du(self, path: str) -> dict:
+        return self.call("du", path=dfs_path(path))
+
+    def fsck(self, path: str = "/") -> dict:
+        return self.call("fsck", path=dfs_path(path))
+
+    def cluster(self) -> dict:
+        return self.call("cluster")
+
+    # -- data -------------------------------------------------------------------
+
+    def open(self, path: str, mode: str = "rb", replication: int | None = None,
+             chunk_size: int | None = None, buffer_size: int = 1 << 20):
+        """A real file object: "rb" (seekable, buffered), "wb" (overwrites), "ab".
+        Text modes ("r", "w", "a") wrap it in io.TextIOWrapper (UTF-8)."""
+        text = "b" not in mode
+        kind = mode.replace("b", "").replace("t", "")
+        path = dfs_path(path)
+        if kind == "r":
+            f = io.BufferedReader(DfsReader(self, path), buffer_size)
+        elif kind in ("w", "a", "x"):
+            if kind == "a":
+                info = self.call("append", path=path, client=self.client_id)
+            else:
+                info = self.call("create", path=path, client=self.client_id,
+                                 overwrite=(kind == "w"), replication=replication,
+                                 chunk_size=chunk_size)
+            f = DfsWriter(self, path, info, append=(kind == "a"))
+        else:
+            raise ValueError(f"mode: must be one of rb, wb, ab, xb (or text r, w, a), got {mode!r}")
+        return io.TextIOWrapper(f, encoding="utf-8") if text else f
+
+    def cat(self, path: str) -> bytes:
+        with self.open(path, "rb") as f:
+            return f.read()
+
+    def put(self, local: str, remote: str, overwrite: bool = False,
+            replication: int | None = None, chunk_size: int | None = None,
+            progress: Progress | None = None) -> dict:
+        """Copy a local file into the DFS. An existing directory REMOTE receives it."""
+        remote = dfs_path(remote)
+        if os.path.isdir(local):
+            raise IsADirectoryError(21, "Is a directory", local)
+        if self.isdir(remote):
+            remote = remote.rstrip("/") + "/" + os.path.basename(local)
+        with open(local, "rb") as src, self.open(remote, "wb" if overwrite else "xb",
+                                                 replication, chunk_size) as dst:
+            _copy(src, dst, progress)
+        return self.stat(remote)
+
+    def get(self, remote: str, local: str, progress: Progress | None = None) -> str:
+        """Copy a DFS file to local disk (written aside, renamed when complete)."""
+        st = self.stat(remote)
+        if st["type"] == "directory":
+            raise IsADirectoryError(21, "Is a directory", dfs_path(remote))
+        if os.path.isdir(local):
+            local = os.path.join(local, st["name"])
+        if os.path.exists(local):
+            raise FileExistsError(17, "File exists", local)
+        tmp = f"{local}._COPYING_"
+        try:
+            with self.open(remote, "rb") as src, open(tmp, "wb") as dst:
+                _copy(src, dst, progress)
+            os.replace(tmp, local)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return local
+
+    def cp(self, src: str, dst: str, overwrite: bool = False) -> None:
+        if self.isdir(dst):
+            dst = dfs_path(dst).rstrip("/") + "/" + os.path.basename(dfs_path(src))
+        st = self.stat(src)
+        if st["type"] == "directory":
+            raise IsADirectoryError(21, "Is a directory", dfs_path(src))
+        with self.open(src, "rb") as fin, self.open(dst, "wb" if overwrite else "xb",
+                                                    st["replication"], st["chunk_size"]) as fout:
+            _copy(fin, fout, None)
+
+    def chunk_locations(self, path: str, offset: int = 0, length: int | None = None
+                        ) -> list[ChunkLocation]:
+        info = self.call("locations", path=dfs_path(path), offset=offset,
+                         length=length if length is not None else 1 << 62)
+        return [ChunkLocation(c["index"], c["offset"], c["length"], c["handle"],
+                              [loc["address"] for loc in c["locations"]],
+                              [loc["rack"] for loc in c["locations"]])
+                for c in info["chunks"] if c["length"]]
+
+    def checksum(self, path: str) -> tuple[str, str]:
+        """(algorithm, hex): an MD5 over each chunk's MD5 of its block CRC32Cs, as
+        HDFS's MD5-of-MD5-of-CRC checksum; equal contents with equal chunk sizes
+        give equal checksums, and no data is read, only CRCs."""
+        info = self.call("locations", path=dfs_path(path))
+        outer = hashlib.md5()
+        for c in info["chunks"]:
+            if not c["length"]:
+                continue
+            last = None
+            for loc in c["locations"]:
+                query = {"handle": c["handle"], "version": c["version"], "token": c["token"],
+                         "length": c["length"]}
+                try:
+                    resp = self.pool.request(loc["address"], "GET", "/chunk/checksum", query)
+                    body = resp.read()
+                    if resp.status != 200:
+                        http_client_reply(resp.status, body, loc["address"])
+                    outer.update(body)
+                    break
+                except (errors.StackyardError, OSError) as exc:
+                    last = exc
+            else:
+                raise errors.CorruptDataError(5, f"no replica of chunk {c['handle']} answered: {last}",
+                                              dfs_path(path))
+        return f"MD5-of-MD5-of-{64 * 1024}CRC32C", outer.hexdigest()
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _copy(src, dst, progress: Progress | None) -> None:
+    if progress is None:
+        shutil.copyfileobj(src, dst, COPY_PIECE)
+        return
+    buf = bytearray(COPY_PIECE)
+    view = memoryview(buf)
+    while True:
+        n = src.readinto(view)
+        if not n:
+            break
+        dst.write(view[:n])
+        progress(n)

@@ -1,0 +1,388 @@
+"""The master's request handling: namespace ops, chunk allocation and commit,
+leases, read locations, liveness and repair. Synchronous on purpose: a
+mutation is applied, logged and fsync'd, and replied to without yielding to
+another request in between, so nothing a client saw can be lost by a crash.
+A failure to write the log is fatal (as for HDFS's NameNode): state in
+memory must never run ahead of the disk for longer than one op.
+
+The HTTP wiring and timers are in master_daemon.py.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import posixpath
+import secrets
+import time
+
+from stackyard.cluster.config import MasterConfig
+from stackyard.dfs import ops, placement
+from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
+from stackyard.dfs.leases import Leases
+from stackyard.dfs.namespace import Inode, Namespace, normalize
+from stackyard.dfs.oplog import OpLog
+from stackyard.dfs.permissions import READ, WRITE, Caller, check, check_owner, rwx
+from stackyard.errors import SafeModeError, fs_error
+from stackyard.net.auth import Secret
+
+log = logging.getLogger("stackyard.master")
+
+
+class Master:
+    def __init__(self, cfg: MasterConfig, secret: Secret, clock=time.time):
+        self.cfg = cfg
+        self.secret = secret
+        self.clock = clock
+        self.superuser = cfg.superuser or getpass.getuser()
+        self.log = OpLog(cfg.data_dir)
+        image, records = self.log.recover()
+        self.ns = Namespace.load(image) if image else Namespace(self.superuser)
+        for rec in records:
+            rec = dict(rec)
+            rec.pop("tx")
+            self.ns.apply(ops.decode(rec))
+        self.started = clock()
+        self._safe = True
+        self.chunkmap = ChunkMap(self.ns.chunks, cfg.dead_after, cfg.replication_timeout)
+        self.leases = Leases(cfg.lease_timeout)
+        for f in self.ns.walk_files(self.ns.root):
+            if f.holder:   # under construction when we stopped: the writer gets a fresh lease
+                self.leases.grant(Namespace.path_of(f), f.holder, self.started)
+        self.outbox: dict[str, list[dict]] = {}
+        log.info("recovered %d files, %d chunks at txid %d (%d replayed)",
+                 sum(1 for _ in self.ns.walk_files(self.ns.root)), len(self.ns.chunks),
+                 self.log.txid, len(records))
+
+    # -- helpers ------------------------------------------------------------------
+
+    def mutate(self, op: ops.Op):
+        result = self.ns.apply(op)
+        try:
+            self.log.append(ops.encode(op))
+        except OSError as exc:
+            log.critical("cannot write the op log (%s): stopping so that no state is lost", exc)
+            os._exit(70)
+        if self.log.segment_bytes > self.cfg.checkpoint_log_bytes:
+            self.log.checkpoint(self.ns.dump())
+        return result
+
+    def caller(self, a: dict) -> Caller:
+        return Caller(a.get("user") or "nobody", a.get("groups") or [], self.superuser)
+
+    @property
+    def in_safemode(self) -> bool:
+        """HDFS's safe mode: right after a start the master knows no replica
+        locations, so it must not mistake unreported chunks for lost ones. It
+        ends when every written chunk has a reported replica (at once, on an
+        empty file system) or when `safemode` seconds have passed."""
+        if self._safe:
+            elapsed = self.clock() - self.started
+            written = [h for h, c in self.ns.chunks.items() if c.version]
+            if elapsed >= self.cfg.safemode or not written or (
+                    elapsed >= self.cfg.heartbeat_interval
+                    and all(self.chunkmap.locations(h) for h in written)):
+                self._safe = False
+        return self._safe
+
+    def stat(self, node: Inode, path: str) -> dict:
+        d = {"path": path, "name": node.name, "type": "directory" if node.is_dir else "file",
+             "owner": node.owner, "group": node.group, "mode": node.mode,
+             "permission": ("d" if node.is_dir else "-") + rwx(node.mode), "mtime": node.mtime}
+        if node.is_dir:
+            d.update(length=0, replication=0, chunk_size=0, chunks=0, children=len(node.children))
+        else:
+            d.update(length=node.length, replication=node.replication, chunk_size=node.chunk_size,
+                     chunks=len(node.chunks), under_construction=bool(node.holder))
+        return d
+
+    def _holding(self, path: str, client: str) -> Inode:
+        node = self.ns.get_file(path)
+        if not node.holder or node.holder != client:
+            raise fs_error("EBUSY", path, "No lease on the file: it was closed or the lease expired")
+        return node
+
+    def _deliver(self, actions: list[Action]) -> None:
+        for a in actions:
+            if isinstance(a, Replicate):
+                cmd = {"kind": "replicate", "handle": a.handle, "version": a.version,
+                       "length": a.length, "source": a.source,
+                       "token": self.secret.chunk_token(a.handle, "r", self.cfg.token_lifetime)}
+            elif isinstance(a, DeleteReplica):
+                cmd = {"kind": "delete", "handle": a.handle}
+            elif isinstance(a, Rollback):
+                cmd = {"kind": "rollback", "handle": a.handle, "version": a.version,
+                       "length": a.length}
+            self.outbox.setdefault(a.server_id, []).append(cmd)
+
+    # -- namespace RPCs -----------------------------------------------------------
+
+    def rpc_mkdir(self, a: dict) -> bool:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, WRITE, parent=True)
+        return self.mutate(ops.Mkdir(path, c.user, a.get("group") or "supergroup",
+                                     a.get("mode", 0o755), self.clock(), bool(a.get("parents"))))
+
+    def rpc_create(self, a: dict) -> dict:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        repl = a.get("replication") or self.cfg.default_replication
+        size = a.get("chunk_size") or self.cfg.default_chunk_size
+        if not 1 <= repl <= 512:
+            raise ValueError(f"replication: must be 1..512, got {repl}")
+        if size <= 0 or size % (64 * 1024):
+            raise ValueError(f"chunk_size: must be a positive multiple of 64 KiB, got {size}")
+        check(self.ns, c, path, WRITE, parent=True)
+        parent = self.ns.lookup(posixpath.dirname(path))
+        if parent is None and a.get("create_parent", True):
+            self.rpc_mkdir({**a, "path": posixpath.dirname(path), "parents": True})
+            parent = self.ns.lookup(posixpath.dirname(path))
+        node = self.mutate(ops.Create(path, c.user, parent.group if parent else "supergroup",
+                                      a.get("mode", 0o644), self.clock(), repl, size,
+                                      bool(a.get("overwrite")), a["client"]))
+        self.leases.grant(path, a["client"], self.clock())
+        return {**self.stat(node, path), "lease_timeout": self.cfg.lease_timeout}
+
+    def rpc_append(self, a: dict) -> dict:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, WRITE)
+        node = self.mutate(ops.OpenAppend(path, a["client"]))
+        self.leases.grant(path, a["client"], self.clock())
+        last = node.chunks[-1].length if node.chunks else 0
+        return {**self.stat(node, path), "lease_timeout": self.cfg.lease_timeout,
+                "last_length": last}
+
+    def rpc_begin_write(self, a: dict) -> dict:
+        path, client, index = normalize(a["path"]), a["client"], a["index"]
+        node = self._holding(path, client)
+        exclude = set(a.get("exclude") or ())
+        live = [s for s in self.chunkmap.live_servers() if s.server_id not in exclude]
+        if index == len(node.chunks):
+            if node.chunks and node.chunks[-1].length < node.chunk_size:
+                raise ValueError(f"chunk {index - 1} of {path} is not full yet")
+            handle = secrets.token_hex(8)
+            while handle in self.ns.chunks:
+                handle = secrets.token_hex(8)
+            chunk = self.mutate(ops.AddChunk(path, handle))
+        elif index == len(node.chunks) - 1:
+            chunk = node.chunks[-1]
+        else:
+            raise ValueError(f"index: only the last chunk of {path} can be written")
+        if chunk.version == 0:
+            ids = placement.choose_targets(
+                node.replication, [ChunkMap._cand(s) for s in live], [], node.chunk_size,
+                self.chunkmap.rng)
+        else:
+            ids = [s.server_id for s in self.chunkmap.locations(chunk.handle)
+                   if s.server_id not in exclude]
+        if not ids:
+            if self.in_safemode:
+                raise SafeModeError("master is starting up: no chunkserver has reported yet")
+            raise fs_error("EIO", path, "No live chunkserver can take the write"
+                           if chunk.version == 0 else "Every replica of the last chunk is gone")
+        version = max(chunk.issued, chunk.version) + 1
+        self.mutate(ops.BumpVersion(chunk.handle, version))
+        self.leases.grant(path, client, self.clock())
+        servers = self.chunkmap.servers
+        return {"handle": chunk.handle, "version": version, "offset": chunk.length,
+                "pipeline": [{"id": i, "address": servers[i].address} for i in ids],
+                "token": self.secret.chunk_token(chunk.handle, "w", self.cfg.token_lifetime)}
+
+    def rpc_commit(self, a: dict) -> dict:
+        path, handle = normalize(a["path"]), a["handle"]
+        node = self._holding(path, a["client"])
+        chunk = self.ns.chunks.get(handle)
+        if chunk is None or chunk.file is not node:
+            raise ValueError(f"handle: chunk {handle} is not part of {path}")
+        if a["version"] != chunk.issued:
+            raise fs_error("EBUSY", path, f"stale write of chunk {handle} (version {a['version']})")
+        if not a["servers"]:
+            raise ValueError("servers: a commit needs at least one replica")
+        self.mutate(ops.CommitChunk(handle, a["version"], a["length"], self.clock()))
+        self._deliver(self.chunkmap.committed(handle, a["servers"]))
+        self.leases.grant(path, a["client"], self.clock())
+        return {"length": node.length}
+
+    def rpc_close(self, a: dict) -> dict:
+        path = normalize(a["path"])
+        node = self.mutate(ops.Close(path, a["client"], self.clock()))
+        self.leases.release(path)
+        return self.stat(node, path)
+
+    def rpc_renew(self, a: dict) -> int:
+        return self.leases.renew(a["client"], self.clock())
+
+    def rpc_stat(self, a: dict) -> dict:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, 0)
+        return self.stat(self.ns.get(path), path)
+
+    def rpc_list(self, a: dict) -> list[dict]:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        node = self.ns.get(path)
+        if not node.is_dir:
+            check(self.ns, c, path, 0)
+            return [self.stat(node, path)]
+        check(self.ns, c, path, READ)
+        return [self.stat(ch, posixpath.join(path, name))
+                for name, ch in sorted(node.children.items())]
+
+    def rpc_delete(self, a: dict) -> bool:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, WRITE, parent=True)
+        handles = self.mutate(ops.Delete(path, bool(a.get("recursive"))))
+        prefix = path.rstrip("/") + "/"
+        for p, _h in list(self.leases._by_path.items()):
+            if p == path or p.startswith(prefix):
+                self.leases.release(p)
+        self._deliver(self.chunkmap.forget_chunks(handles))
+        return True
+
+    def rpc_rename(self, a: dict) -> str:
+        c = self.caller(a)
+        src, dst = normalize(a["src"]), normalize(a["dst"])
+        check(self.ns, c, src, WRITE, parent=True)
+        check(self.ns, c, dst, WRITE, parent=True)
+        final = self.mutate(ops.Rename(src, dst, self.clock()))
+        self.leases.moved(src, final)
+        return final
+
+    def rpc_setrep(self, a: dict) -> int:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, WRITE)
+        return len(self.mutate(ops.SetReplication(path, int(a["replication"]))))
+
+    def rpc_chmod(self, a: dict) -> bool:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check_owner(c, self.ns.get(path), path)
+        self.mutate(ops.SetPermission(path, int(a["mode"])))
+        return True
+
+    def rpc_chown(self, a: dict) -> bool:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        node = self.ns.get(path)
+        if a.get("owner") and not c.is_super:
+            raise fs_error("EACCES", path, f"Permission denied: non-super user {c.user} cannot change owner")
+        check_owner(c, node, path)
+        self.mutate(ops.SetOwner(path, a.get("owner") or "", a.get("group") or ""))
+        return True
+
+    def rpc_du(self, a: dict) -> dict:
+        node = self.ns.get(normalize(a["path"]))
+        files = list(self.ns.walk_files(node))
+        dirs = 0 if not node.is_dir else self._count_dirs(node)
+        length = sum(f.length for f in files)
+        return {"length": length, "space": sum(f.length * f.replication for f in files),
+                "files": len(files), "directories": dirs}
+
+    def _count_dirs(self, node: Inode) -> int:
+        return 1 + sum(self._count_dirs(c) for c in node.children.values() if c.is_dir)
+
+    # -- data location RPCs -------------------------------------------------------
+
+    def rpc_locations(self, a: dict) -> dict:
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, READ)
+        node = self.ns.get_file(path)
+        start, end = a.get("offset", 0), a.get("offset", 0) + a.get("length", 1 << 62)
+        out, pos = [], 0
+        for index, chunk in enumerate(node.chunks):
+            if pos < end and pos + chunk.length > start:
+                out.append({
+                    "index": index, "handle": chunk.handle, "version": chunk.version,
+                    "offset": pos, "length": chunk.length,
+                    "locations": [{"id": s.server_id, "address": s.address, "rack": s.rack}
+                                  for s in self.chunkmap.locations(chunk.handle)],
+                    "token": self.secret.chunk_token(chunk.handle, "r", self.cfg.token_lifetime)})
+            pos += chunk.length
+        return {"length": node.length, "chunk_size": node.chunk_size, "chunks": out,
+                "safemode": self.in_safemode, "under_construction": bool(node.holder)}
+
+    def rpc_bad_replica(self, a: dict) -> bool:
+        by_addr = {s.address: s.server_id for s in self.chunkmap.servers.values()}
+        sid = by_addr.get(a["address"])
+        if sid is not None:
+            log.warning("replica of %s on %s reported corrupt", a["handle"], a["address"])
+            self.chunkmap.bad_replica(a["handle"], sid)
+        return sid is not None
+
+    def rpc_fsck(self, a: dict) -> dict:
+        path = normalize(a.get("path", "/"))
+        files = []
+        totals = {"healthy": 0, "under-replicated": 0, "corrupt": 0, "missing": 0}
+        for f in self.ns.walk_files(self.ns.get(path)):
+            chunks = []
+            for chunk in f.chunks:
+                if chunk.version == 0:
+                    continue
+                h = self.chunkmap.health(chunk.handle)
+                totals[h.state] += 1
+                chunks.append({"handle": h.handle, "state": h.state, "live": h.live,
+                               "corrupt": h.corrupt, "expected": h.expected,
+                               "length": chunk.length})
+            files.append({"path": Namespace.path_of(f), "length": f.length,
+                          "replication": f.replication, "chunks": chunks,
+                          "under_construction": bool(f.holder)})
+        bad = totals["corrupt"] + totals["missing"]
+        return {"path": path, "files": files, "totals": totals,
+                "status": "CORRUPT" if bad else "HEALTHY",
+                "live_servers": len(self.chunkmap.live_servers()), "safemode": self.in_safemode}
+
+    def rpc_cluster(self, _a: dict) -> dict:
+        servers = []
+        for s in sorted(self.chunkmap.servers.values(), key=lambda s: s.address):
+            servers.append({"id": s.server_id, "address": s.address, "rack": s.rack,
+                            "alive": s.alive, "capacity": s.capacity, "used": s.used,
+                            "free": s.free, "chunks": len(s.chunks),
+                            "last_seen": round(self.clock() - s.last_seen, 1)})
+        totals = {"healthy": 0, "under-replicated": 0, "corrupt": 0, "missing": 0}
+        for handle, chunk in self.ns.chunks.items():
+            if chunk.version:
+                totals[self.chunkmap.health(handle).state] += 1
+        return {"servers": servers, "chunks": totals, "files": sum(
+                1 for _ in self.ns.walk_files(self.ns.root)), "txid": self.log.txid,
+                "safemode": self.in_safemode, "leases": len(self.leases),
+                "uptime": round(self.clock() - self.started, 1)}
+
+    # -- chunkserver RPCs ---------------------------------------------------------
+
+    def rpc_heartbeat(self, a: dict) -> dict:
+        sid = a["server_id"]
+        known = self.chunkmap.heartbeat(sid, a["address"], a["rack"], a["capacity"], a["used"],
+                                        a["free"], self.clock())
+        self.chunkmap.deleted(sid, a.get("deleted") or [])
+        return {"register": not known, "commands": self.outbox.pop(sid, [])}
+
+    def rpc_report(self, a: dict) -> bool:
+        sid = a["server_id"]
+        if sid not in self.chunkmap.servers:
+            raise fs_error("ENOENT", None, "unknown chunkserver: send a heartbeat first")
+        self._deliver(self.chunkmap.report(sid, [tuple(e) for e in a["entries"]], bool(a["full"])))
+        return True
+
+    # -- the periodic check --------------------------------------------------------
+
+    def tick(self) -> None:
+        now = self.clock()
+        for path, holder in self.leases.expired(now):
+            log.warning("lease of %s on %s expired: closing the file", holder, path)
+            self.leases.release(path)
+            node = self.ns.lookup(path)
+            if node is not None and not node.is_dir and node.holder == holder:
+                self.mutate(ops.Close(path, holder, now))
+        busy = {f.chunks[-1].handle for f in self.ns.walk_files(self.ns.root)
+                if f.holder and f.chunks}
+        self._deliver(self.chunkmap.tick(now, not self.in_safemode, busy))
+
+    def close(self) -> None:
+        self.log.close()

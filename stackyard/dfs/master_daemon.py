@@ -1,0 +1,84 @@
+"""The master as a daemon: its RPCs over HTTP, the periodic check, the status
+page, the file browser and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from stackyard.cluster.config import MasterConfig
+from stackyard.dfs.master import Master
+from stackyard.net.auth import Secret
+from stackyard.net.server import make_app, rpc, serve
+from stackyard.web import pages
+
+log = logging.getLogger("stackyard.master")
+
+
+class MasterDaemon:
+    def __init__(self, cfg: MasterConfig):
+        self.cfg = cfg
+        self.master = Master(cfg, Secret.load(cfg.secret_file))
+        self.app = make_app(self.master.secret)
+        for name in dir(self.master):
+            if name.startswith("rpc_"):
+                self.app.router.add_post(f"/rpc/{name[4:]}", rpc(getattr(self.master, name)))
+        self.app.router.add_get("/", self.status)
+        self.app.router.add_get("/status", self.status)
+        self.app.router.add_get("/browse", self.browse)
+        self.app.router.add_get("/metrics", self.metrics)
+
+    async def status(self, _request: web.Request) -> web.Response:
+        return web.Response(text=pages.master_page(self.master.rpc_cluster({})),
+                            content_type="text/html")
+
+    async def browse(self, request: web.Request) -> web.Response:
+        path = request.query.get("path", "/")
+        m = self.master
+        try:
+            node = m.ns.get(path)
+            if node.is_dir:
+                body = pages.directory_page(path, m.rpc_list({"path": path, "user": m.superuser}))
+            else:
+                locs = m.rpc_locations({"path": path, "user": m.superuser})
+                body = pages.file_page(m.stat(node, path), locs["chunks"])
+        except (OSError, ValueError) as exc:
+            body = pages.error_page(path, exc)
+        return web.Response(text=body, content_type="text/html")
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        info = self.master.rpc_cluster({})
+        live = sum(1 for s in info["servers"] if s["alive"])
+        values = {
+            "chunkservers_live": live, "chunkservers_dead": len(info["servers"]) - live,
+            "files": info["files"], "chunks_total": sum(info["chunks"].values()),
+            "chunks_under_replicated": info["chunks"]["under-replicated"],
+            "chunks_corrupt": info["chunks"]["corrupt"],
+            "chunks_missing": info["chunks"]["missing"],
+            "oplog_txid": info["txid"], "safemode": int(info["safemode"]),
+            "leases": info["leases"],
+            "capacity_bytes": sum(s["capacity"] for s in info["servers"] if s["alive"]),
+            "used_bytes": sum(s["used"] for s in info["servers"] if s["alive"]),
+        }
+        return web.Response(text=pages.prometheus("stackyard_master", values),
+                            content_type="text/plain")
+
+    async def tick_loop(self) -> None:
+        period = min(1.0, self.cfg.heartbeat_interval / 2)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                self.master.tick()
+            except Exception:
+                log.exception("periodic check failed")
+
+    async def run(self) -> None:
+        async def started(_address: str) -> None:
+            asyncio.create_task(self.tick_loop())
+
+        try:
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+        finally:
+            self.master.close()

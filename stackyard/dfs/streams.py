@@ -1,0 +1,351 @@
+"""File objects over DFS files: a raw reader (wrapped in io.BufferedReader
+for readline, iteration and seek) and a chunk-buffering writer.
+
+Reading: the locations of every chunk are asked of the master once, at open,
+and cached. Data comes straight from a replica, block by block; each 64 KiB
+block is checked against its CRC32C before a byte of it is returned. A bad
+checksum is reported to the master (which replaces the replica) and the read
+goes on from another replica; so does a dead or refusing server.
+
+Writing: bytes collect until a chunk is full (or flush / close), then go
+down the pipeline chosen by the master, in a helper thread so that the
+caller can fill the next chunk meanwhile. A pipeline member that fails is
+left out and the chunk is committed with the members that made it durable;
+if none did, the master picks a pipeline without the failed servers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import http.client
+import io
+import json
+import logging
+import struct
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import crc32c
+
+from stackyard import errors
+from stackyard.cluster.config import BLOCK
+
+log = logging.getLogger("stackyard.client")
+
+
+class ChunkStream:
+    """Verified bytes of one chunk from one replica, from a position onwards."""
+
+    def __init__(self, fs, chunk: dict, address: str, pos_in_chunk: int):
+        self.fs, self.chunk, self.address = fs, chunk, address
+        length = chunk["length"] - pos_in_chunk
+        query = {"handle": chunk["handle"], "offset": pos_in_chunk, "length": length,
+                 "version": chunk["version"], "token": chunk["token"]}
+        self.resp = fs.pool.request(address, "GET", "/chunk/read", query)
+        if self.resp.status != 200:
+            body = self.resp.read()
+            try:
+                http_client_reply(self.resp.status, body, address)
+            finally:
+                self.fs.pool.drop(address)
+        start = int(self.resp.headers["X-Yard-Start"])
+        self.left = int(self.resp.headers["X-Yard-Count"])
+        nblocks = -(-self.left // BLOCK)
+        self.crcs = struct.unpack(f">{nblocks}I", self._read(4 * nblocks))
+        self.block_no = 0
+        self.skip = pos_in_chunk - start
+        self.pos = pos_in_chunk        # chunk position of the next byte we hand out
+        self.block = memoryview(b"")
+
+    def _read(self, n: int) -> bytes:
+        try:
+            data = self.resp.read(n)
+        except (OSError, http.client.HTTPException) as exc:
+            self.fs.pool.drop(self.address)
+            raise errors.ClusterUnavailable(f"lost {self.address} while reading: {exc}") from None
+        if len(data) != n:
+            self.fs.pool.drop(self.address)
+            raise errors.ClusterUnavailable(f"{self.address} ended the chunk early")
+        return data
+
+    def readinto(self, view: memoryview) -> int:
+        if not self.block:
+            if not self.left:
+                return 0
+            n = min(BLOCK, self.left)
+            data = self._read(n)
+            self.left -= n
+            if crc32c.crc32c(data) != self.crcs[self.block_no]:
+                raise errors.CorruptDataError(
+                    5, f"checksum error in chunk {self.chunk['handle']} block {self.block_no} "
+                       f"on {self.address}")
+            self.block_no += 1
+            self.block = memoryview(data)[self.skip:]
+            self.skip = 0
+        n = min(len(view), len(self.block))
+        view[:n] = self.block[:n]
+        self.block = self.block[n:]
+        self.pos += n
+        return n
+
+    def close(self) -> None:
+        if self.left or self.block:
+            self.fs.pool.drop(self.address)   # unread body: the connection can't be reused
+        self.resp.close()
+
+
+def http_client_reply(status: int, body: bytes, address: str) -> None:
+    from stackyard.net.client import decode_reply
+    decode_reply(status, body, address)
+    raise errors.RemoteError(f"{address} answered HTTP {status}")
+
+
+class DfsReader(io.RawIOBase):
+    def __init__(self, fs, path: str):
+        super().__init__()
+        self.fs, self.path = fs, path
+        self._load_locations()
+        self._pos = 0
+        self._stream: ChunkStream | None = None
+        self._failed: dict[str, set[str]] = {}   # handle -> replica addresses that failed
+
+    def _load_locations(self) -> None:
+        info = self.fs.call("locations", path=self.path)
+        self.length = info["length"]
+        self.chunks = [c for c in info["chunks"] if c["length"]]
+        self.offsets = [c["offset"] for c in self.chunks]
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self.length}[whence]
+        new = base + pos
+        if new < 0:
+            raise ValueError(f"negative seek position {new}")
+        if new != self._pos:
+            self._drop_stream()
+            self._pos = new
+        return self._pos
+
+    def readinto(self, b) -> int:
+        view = memoryview(b).cast("B")
+        if self._pos >= self.length or not len(view):
+            return 0
+        i = bisect.bisect_right(self.offsets, self._pos) - 1
+        chunk = self.chunks[i]
+        want = min(len(view), chunk["offset"] + chunk["length"] - self._pos)
+        done = 0
+        for _attempt in range(8):
+            try:
+                stream = self._stream_for(i, chunk)
+                while done < want:
+                    n = stream.readinto(view[done:want])
+                    if n == 0:
+                        break
+                    done += n
+                self._pos += done
+                return done
+            except errors.CorruptDataError as exc:
+                log.warning("%s", exc)
+                self._give_up_on(chunk, corrupt=True)
+            except (errors.ClusterUnavailable, errors.RemoteError, OSError, ValueError) as exc:
+                log.info("replica %s of %s failed: %s", self._stream and self._stream.address,
+                         chunk["handle"], exc)
+                self._give_up_on(chunk, corrupt=False)
+            if done:
+                self._pos += done
+                return done
+            chunk = self.chunks[i]
+        raise errors.CorruptDataError(5, f"Could not obtain chunk {chunk['handle']}: "
+                                         "no replica could serve it", self.path)
+
+    def _stream_for(self, i: int, chunk: dict) -> ChunkStream:
+        pos_in_chunk = self._pos - chunk["offset"]
+        s = self._stream
+        if s is not None and s.chunk is chunk and s.pos == pos_in_chunk:
+            return s
+        self._drop_stream()
+        failed = self._failed.setdefault(chunk["handle"], set())
+        replicas = [loc["address"] for loc in chunk["locations"] if loc["address"] not in failed]
+        if not replicas:
+            self._refresh(i)
+            chunk = self.chunks[i]
+            replicas = [loc["address"] for loc in chunk["locations"]
+                        if loc["address"] not in failed]
+            if not replicas:
+                raise errors.CorruptDataError(5, f"Could not obtain chunk {chunk['handle']}: "
+                                                 "no live replica", self.path)
+        self._current = replicas[0]
+        self._stream = ChunkStream(self.fs, chunk, replicas[0], pos_in_chunk)
+        return self._stream
+
+    def _refresh(self, i: int) -> None:
+        """Ask the master again (new replicas, fresh tokens); wait out safe mode."""
+        for _ in range(60):
+            info = self.fs.call("locations", path=self.path)
+            chunks = [c for c in info["chunks"] if c["length"]]
+            if chunks[i]["locations"] and set(
+                    loc["address"] for loc in chunks[i]["locations"]) - self._failed.get(
+                    chunks[i]["handle"], set()) or not info["safemode"]:
+                break
+            self.fs.sleep(0.5)
+        self.chunks[i] = chunks[i]
+        self._failed[chunks[i]["handle"]] = set()
+
+    def _give_up_on(self, chunk: dict, corrupt: bool) -> None:
+        address = self._stream.address if self._stream else getattr(self, "_current", None)
+        self._drop_stream()
+        if address is None:
+            return
+        self._failed.setdefault(chunk["handle"], set()).add(address)
+        if corrupt:
+            try:
+                self.fs.call("bad_replica", handle=chunk["handle"], address=address)
+            except errors.StackyardError as exc:
+                log.warning("could not report the bad replica: %s", exc)
+
+    def _drop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        self._drop_stream()
+        super().close()
+
+
+class DfsWriter(io.RawIOBase):
+    """Write-only file; `flush()` makes what was written durable on every live
+    replica (HDFS's hflush), `close()` also releases the lease."""
+
+    def __init__(self, fs, path: str, info: dict, append: bool):
+        super().__init__()
+        self.fs, self.path = fs, path
+        self.chunk_size = info["chunk_size"]
+        last = info.get("last_length", 0) if append else 0
+        n = info.get("chunks", 0) if append else 0
+        if n and last < self.chunk_size:
+            self.index, self.in_chunk = n - 1, last
+        else:
+            self.index, self.in_chunk = n, 0
+        self.written = 0
+        self.buf = bytearray()
+        self.excluded: set[str] = set()
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="yard-writer")
+        self._inflight: Future | None = None
+        self._stop = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, args=(info["lease_timeout"] / 3,),
+                                         daemon=True, name="yard-lease")
+        self._renewer.start()
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.written
+
+    def write(self, b) -> int:
+        if self.closed:
+            raise ValueError("write to a closed file")
+        view = memoryview(b).cast("B")
+        self.buf += view
+        self.written += len(view)
+        while len(self.buf) >= self.chunk_size - self.in_chunk:
+            room = self.chunk_size - self.in_chunk
+            self._send(bytes(self.buf[:room]), full=True)
+            del self.buf[:room]
+        return len(view)
+
+    def flush(self) -> None:
+        if self.closed:
+            return
+        if self.buf:
+            piece, self.buf = bytes(self.buf), bytearray()
+            self._send(piece, full=False)
+        self._wait()
+
+    def _send(self, data: bytes, full: bool) -> None:
+        self._wait()
+        index, offset = self.index, self.in_chunk
+        if full:
+            self.index, self.in_chunk = self.index + 1, 0
+        else:
+            self.in_chunk += len(data)
+        self._inflight = self._sender.submit(self._write_piece, index, offset, data)
+
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            fut.result()
+
+    def _write_piece(self, index: int, offset: int, data: bytes) -> None:
+        crc = crc32c.crc32c(data)
+        last_error = None
+        for _attempt in range(6):
+            plan = self.fs.call("begin_write", path=self.path, client=self.fs.client_id,
+                                index=index, exclude=sorted(self.excluded))
+            if plan["offset"] != offset:
+                raise errors.RemoteError(f"chunk {plan['handle']}: master expects offset "
+                                         f"{plan['offset']}, writer is at {offset}")
+            members = plan["pipeline"]
+            by_addr = {m["address"]: m["id"] for m in members}
+            query = {"handle": plan["handle"], "version": plan["version"], "offset": offset,
+                     "length": len(data), "crc": crc, "token": plan["token"],
+                     "next": ",".join(m["address"] for m in members[1:])}
+            acked, failed = [], members[0]["address"]
+            try:
+                resp = self.fs.pool.request(members[0]["address"], "POST", "/chunk/write", query,
+                                            body=data)
+                body = resp.read()
+                if resp.status == 200:
+                    reply = json.loads(body)
+                    acked, failed = reply["acked"], reply["failed"]
+                    last_error = reply.get("error")
+                else:
+                    http_client_reply(resp.status, body, members[0]["address"])
+            except (errors.StackyardError, OSError, http.client.HTTPException) as exc:
+                self.fs.pool.drop(members[0]["address"])
+                last_error = exc
+            if failed:
+                log.warning("pipeline member %s failed writing chunk %s: %s", failed,
+                            plan["handle"], last_error)
+                if failed in by_addr:
+                    self.excluded.add(by_addr[failed])
+            if acked:
+                self.fs.call("commit", path=self.path, client=self.fs.client_id,
+                             handle=plan["handle"], version=plan["version"],
+                             length=offset + len(data), servers=acked)
+                return
+        raise errors.CorruptDataError(5, f"could not write chunk {index}: {last_error}", self.path)
+
+    def _renew(self, period: float) -> None:
+        while not self._stop.wait(period):
+            try:
+                self.fs.call("renew", client=self.fs.client_id)
+            except errors.StackyardError as exc:
+                log.warning("lease renewal failed: %s", exc)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+            self.fs.call("close", path=self.path, client=self.fs.client_id)
+        finally:
+            self._stop.set()
+            self._sender.shutdown(wait=True)
+            super().close()
+
+    def abort(self) -> None:
+        """Stop without closing the file: the lease runs out (tests a dead writer)."""
+        self._stop.set()
+        self.buf, self._inflight = bytearray(), None
+        self._sender.shutdown(wait=False)
+        io.RawIOBase.close(self)
