@@ -16,6 +16,12 @@ length of its chunk:
                                               truncates to the committed
                                               length, so the prefix is intact)
     anything else, or an unknown handle       delete
+
+A replica the master has ordered deleted is not counted again, whatever a
+report says, until the server confirms the deletion (HDFS's invalidate
+sets); nor is that server given a new copy of the chunk meanwhile. Without
+this, a report that crosses a delete command revives the replica, the
+"excess" is trimmed elsewhere, and the last copies can all go.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ class ChunkMap:
         self.replicas: dict[str, set[str]] = {}
         self.corrupt: dict[str, set[str]] = {}
         self.pending: dict[str, dict[str, float]] = {}  # handle -> target -> deadline
+        self.deleting: dict[str, set[str]] = {}         # server -> handles ordered deleted
         self.rng = random.Random(seed)
 
     # -- events ---------------------------------------------------------------
@@ -105,8 +112,11 @@ class ChunkMap:
         s = self.servers[server_id]
         actions: list[Action] = []
         seen = set()
+        doomed = self.deleting.get(server_id, set())
         for handle, version, length in entries:
             seen.add(handle)
+            if handle in doomed:
+                continue
             verdict = self._judge(handle, version, length)
             if verdict == "good":
                 self._add(handle, server_id)
@@ -117,21 +127,23 @@ class ChunkMap:
                 c = self.chunks[handle]
                 actions.append(Rollback(server_id, handle, c.version, c.length))
             elif verdict == "delete":
-                self._remove(handle, server_id)
-                actions.append(DeleteReplica(server_id, handle))
+                actions.append(self._delete(server_id, handle))
         if full:
             for handle in list(s.chunks - seen):
                 self._remove(handle, server_id)
+            doomed &= seen          # what is no longer there has been deleted
         return actions
 
     def deleted(self, server_id: str, handles: list[str]) -> None:
+        doomed = self.deleting.get(server_id, set())
         for h in handles:
             self._remove(h, server_id)
             self.corrupt.get(h, set()).discard(server_id)
+            doomed.discard(h)
 
     def committed(self, handle: str, server_ids: list[str]) -> list[Action]:
         """A write committed: SERVER_IDS hold the new version; others are stale."""
-        actions: list[Action] = [DeleteReplica(sid, handle)
+        actions: list[Action] = [self._delete(sid, handle)
                                  for sid in self.replicas.get(handle, set()) - set(server_ids)]
         for sid in list(self.replicas.get(handle, ())):
             self._remove(handle, sid)
@@ -152,8 +164,7 @@ class ChunkMap:
         actions: list[Action] = []
         for h in handles:
             for sid in self.replicas.pop(h, set()) | self.corrupt.pop(h, set()):
-                self.servers[sid].chunks.discard(h)
-                actions.append(DeleteReplica(sid, h))
+                actions.append(self._delete(sid, h))
             self.pending.pop(h, None)
         return actions
 
@@ -165,6 +176,7 @@ class ChunkMap:
         for s in self.servers.values():
             if s.alive and now - s.last_seen > self.dead_after:
                 s.alive = False
+                self.deleting.pop(s.server_id, None)
                 for h in list(s.chunks):
                     self._remove(h, s.server_id)
         if not replicate:
@@ -184,10 +196,19 @@ class ChunkMap:
         alive_count = sum(1 for s in self.servers.values() if s.alive)
         want = min(chunk.file.replication if chunk.file else 1, alive_count)
         actions: list[Action] = []
+        bad = self.corrupt.get(handle)
         if live and len(live) + len(pend) < want:
-            taken = set(live) | set(pend) | self.corrupt.get(handle, set())
+            taken = set(live) | set(pend) | (bad or set()) | {
+                sid for sid, hs in self.deleting.items() if handle in hs}
             cands = [self._cand(s) for s in self.servers.values()
                      if s.alive and s.server_id not in taken]
+            if not cands and bad:
+                # nowhere else for a copy: clear the corrupt replicas so that
+                # their servers can take good ones on the next check
+                actions.extend(self._delete(sid, handle) for sid in bad
+                               if self.servers[sid].alive)
+                self.corrupt.pop(handle)
+                return actions
             racks = [self.servers[sid].rack for sid in live + list(pend)]
             targets = placement.choose_targets(want - len(live) - len(pend), cands, racks,
                                                chunk.length, self.rng)
@@ -198,13 +219,11 @@ class ChunkMap:
         elif len(live) > want and not pend:
             for sid in placement.choose_excess(len(live) - want,
                                                [self._cand(self.servers[s]) for s in live]):
-                self._remove(handle, sid)
-                actions.append(DeleteReplica(sid, handle))
-        bad = self.corrupt.get(handle)
+                actions.append(self._delete(sid, handle))
         if bad and len(live) >= want:
             for sid in bad:
                 if self.servers[sid].alive:
-                    actions.append(DeleteReplica(sid, handle))
+                    actions.append(self._delete(sid, handle))
             self.corrupt.pop(handle)
         return actions
 
@@ -247,6 +266,12 @@ class ChunkMap:
         if c.file is not None and c.file.holder:
             return "in-flight"
         return "rollback" if version <= c.issued and length >= c.length else "delete"
+
+    def _delete(self, server_id: str, handle: str) -> DeleteReplica:
+        """Order a replica deleted; it stops counting now, whatever reports say."""
+        self._remove(handle, server_id)
+        self.deleting.setdefault(server_id, set()).add(handle)
+        return DeleteReplica(server_id, handle)
 
     def _add(self, handle: str, server_id: str) -> None:
         self.replicas.setdefault(handle, set()).add(server_id)

@@ -36,6 +36,7 @@ from stackyard.net.server import error_response, make_app, rpc, serve
 
 log = logging.getLogger("stackyard.chunkserver")
 PIECE = 1 << 20
+SYNC_EVERY = 1 << 20   # start writeback this often while a chunk streams in
 
 
 class Chunkserver:
@@ -47,6 +48,7 @@ class Chunkserver:
         self.peers = AioClient(self.secret)
         self.address = ""
         self.deleted: list[str] = []
+        self.locks: dict[str, asyncio.Lock] = {}
         self.started = time.time()
         self.counters = {"bytes_written": 0, "bytes_read": 0, "chunks_replicated": 0,
                          "checksum_failures": 0}
@@ -106,6 +108,8 @@ class Chunkserver:
         try:
             async for piece in request.content.iter_chunked(PIECE):
                 session.write(piece)
+                if session.unsynced >= SYNC_EVERY:
+                    session.start_sync()
                 running = crc32c.crc32c(piece, running)
                 got += len(piece)
                 if forward is not None and not forward.done():
@@ -121,7 +125,7 @@ class Chunkserver:
                 forward.cancel()
             return error_response(errors.CorruptDataError(
                 5, f"chunk {handle}: data damaged in transit ({got} of {length} bytes, crc mismatch)"))
-        session.finish()
+        await asyncio.to_thread(session.finish)
         self.counters["bytes_written"] += got
         acked, failed, why = [self.server_id], None, None
         if forward is not None:
@@ -231,7 +235,16 @@ class Chunkserver:
             await asyncio.sleep(self.cfg.heartbeat_interval)
 
     async def run_command(self, cmd: dict) -> None:
+        """Commands on one chunk run in the order the master sent them (a delete
+        of a corrupt replica, then a fresh copy); asyncio.Lock is FIFO."""
         kind, handle = cmd["kind"], cmd["handle"]
+        lock = self.locks.setdefault(handle, asyncio.Lock())
+        async with lock:
+            await self._run_command(kind, handle, cmd)
+        if not lock.locked() and self.locks.get(handle) is lock:
+            del self.locks[handle]
+
+    async def _run_command(self, kind: str, handle: str, cmd: dict) -> None:
         try:
             if kind == "delete":
                 self.store.delete(handle)

@@ -159,6 +159,7 @@ class Master:
         path, client, index = normalize(a["path"]), a["client"], a["index"]
         node = self._holding(path, client)
         exclude = set(a.get("exclude") or ())
+        fresh = False
         live = [s for s in self.chunkmap.live_servers() if s.server_id not in exclude]
         if index == len(node.chunks):
             if node.chunks and node.chunks[-1].length < node.chunk_size:
@@ -166,7 +167,8 @@ class Master:
             handle = secrets.token_hex(8)
             while handle in self.ns.chunks:
                 handle = secrets.token_hex(8)
-            chunk = self.mutate(ops.AddChunk(path, handle))
+            chunk = self.mutate(ops.AddChunk(path, handle, 1))
+            fresh = True
         elif index == len(node.chunks) - 1:
             chunk = node.chunks[-1]
         else:
@@ -183,8 +185,11 @@ class Master:
                 raise SafeModeError("master is starting up: no chunkserver has reported yet")
             raise fs_error("EIO", path, "No live chunkserver can take the write"
                            if chunk.version == 0 else "Every replica of the last chunk is gone")
-        version = max(chunk.issued, chunk.version) + 1
-        self.mutate(ops.BumpVersion(chunk.handle, version))
+        if fresh:
+            version = 1                      # issued by the AddChunk just logged
+        else:
+            version = max(chunk.issued, chunk.version) + 1
+            self.mutate(ops.BumpVersion(chunk.handle, version))
         self.leases.grant(path, client, self.clock())
         servers = self.chunkmap.servers
         return {"handle": chunk.handle, "version": version, "offset": chunk.length,

@@ -182,7 +182,7 @@ class Namespace:
         node = self.get_file(op.path)
         if op.handle in self.chunks:
             raise ValueError(f"handle: chunk {op.handle} already exists")
-        chunk = Chunk(op.handle, file=node)
+        chunk = Chunk(op.handle, issued=op.version, file=node)
         node.chunks.append(chunk)
         self.chunks[op.handle] = chunk
         return chunk

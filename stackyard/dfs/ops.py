@@ -42,8 +42,10 @@ class OpenAppend:
 
 @dataclass(frozen=True)
 class AddChunk:
+    """A new last chunk, already issued to its first writer at `version`."""
     path: str
     handle: str
+    version: int = 0
 
 
 @dataclass(frozen=True)

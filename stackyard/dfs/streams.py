@@ -255,23 +255,26 @@ class DfsWriter(io.RawIOBase):
         if self.closed:
             raise ValueError("write to a closed file")
         view = memoryview(b).cast("B")
-        self.buf += view
-        self.written += len(view)
-        while len(self.buf) >= self.chunk_size - self.in_chunk:
-            room = self.chunk_size - self.in_chunk
-            self._send(bytes(self.buf[:room]), full=True)
-            del self.buf[:room]
-        return len(view)
+        n = len(view)
+        while view:
+            room = self.chunk_size - self.in_chunk - len(self.buf)
+            self.buf += view[:room]
+            view = view[room:]
+            if len(self.buf) == self.chunk_size - self.in_chunk:
+                piece, self.buf = self.buf, bytearray()
+                self._send(piece, full=True)
+        self.written += n
+        return n
 
     def flush(self) -> None:
         if self.closed:
             return
         if self.buf:
-            piece, self.buf = bytes(self.buf), bytearray()
+            piece, self.buf = self.buf, bytearray()
             self._send(piece, full=False)
         self._wait()
 
-    def _send(self, data: bytes, full: bool) -> None:
+    def _send(self, data: bytearray, full: bool) -> None:
         self._wait()
         index, offset = self.index, self.in_chunk
         if full:
@@ -285,7 +288,7 @@ class DfsWriter(io.RawIOBase):
             fut, self._inflight = self._inflight, None
             fut.result()
 
-    def _write_piece(self, index: int, offset: int, data: bytes) -> None:
+    def _write_piece(self, index: int, offset: int, data: bytearray) -> None:
         crc = crc32c.crc32c(data)
         last_error = None
         for _attempt in range(6):
