@@ -36,7 +36,6 @@ from stackyard.net.server import error_response, make_app, rpc, serve
 
 log = logging.getLogger("stackyard.chunkserver")
 PIECE = 1 << 20
-SYNC_EVERY = 1 << 20   # start writeback this often while a chunk streams in
 
 
 class Chunkserver:
@@ -108,8 +107,6 @@ class Chunkserver:
         try:
             async for piece in request.content.iter_chunked(PIECE):
                 session.write(piece)
-                if session.unsynced >= SYNC_EVERY:
-                    session.start_sync()
                 running = crc32c.crc32c(piece, running)
                 got += len(piece)
                 if forward is not None and not forward.done():

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import crc32c
 import msgpack
 
 from stackyard.cluster.config import BLOCK
+from stackyard.dfs.writeback import WriteBehind
 from stackyard.errors import CorruptDataError, fs_error
 
 HANDLE_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -210,8 +210,7 @@ class ChunkWrite:
                 raise CorruptDataError(5, f"chunk {handle}: last block fails its checksum")
             self.block_crc = crc32c.crc32c(head)
         os.lseek(self.fd, offset, os.SEEK_SET)
-        self.unsynced = 0
-        self._syncer: threading.Thread | None = None
+        self.behind = WriteBehind(self.fd, offset)
 
     def write(self, piece: bytes | memoryview) -> None:
         view = memoryview(piece)
@@ -219,18 +218,7 @@ class ChunkWrite:
             n = os.write(self.fd, view)
             self._checksum(view[:n])
             view = view[n:]
-            self.unsynced += n
-
-    def start_sync(self):
-        """Begin flushing what was written so far in a helper thread, so the disk
-        works while more data arrives and the final fsync has little left to do.
-        Returns the started thread (or None if one is still running)."""
-        if self._syncer is not None and self._syncer.is_alive():
-            return None
-        self.unsynced = 0
-        self._syncer = threading.Thread(target=_quiet_fdatasync, args=(self.fd,), daemon=True)
-        self._syncer.start()
-        return self._syncer
+        self.behind.advance(self.length)
 
     def _checksum(self, view: memoryview) -> None:
         pos = 0
@@ -245,8 +233,7 @@ class ChunkWrite:
         self.length += len(view)
 
     def finish(self) -> ChunkMeta:
-        if self._syncer is not None:
-            self._syncer.join()
+        self.behind.wait()
         os.fsync(self.fd)
         os.close(self.fd)
         crcs = self.crcs + ([self.block_crc] if self.block_fill else [])
@@ -255,16 +242,9 @@ class ChunkWrite:
         return meta
 
     def abort(self) -> None:
-        if self._syncer is not None:
-            self._syncer.join()
+        self.behind.wait()
         try:
             os.close(self.fd)
         except OSError:
             pass
 
-
-def _quiet_fdatasync(fd: int) -> None:
-    try:
-        os.fdatasync(fd)
-    except OSError:
-        pass    # the final fsync in finish() reports any real error

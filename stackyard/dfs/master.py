@@ -161,18 +161,18 @@ class Master:
         exclude = set(a.get("exclude") or ())
         fresh = False
         live = [s for s in self.chunkmap.live_servers() if s.server_id not in exclude]
+        # A writer may have two chunks in flight (it commits them in order), so
+        # any chunk that is not full yet may be written, not only the last.
         if index == len(node.chunks):
-            if node.chunks and node.chunks[-1].length < node.chunk_size:
-                raise ValueError(f"chunk {index - 1} of {path} is not full yet")
             handle = secrets.token_hex(8)
             while handle in self.ns.chunks:
                 handle = secrets.token_hex(8)
             chunk = self.mutate(ops.AddChunk(path, handle, 1))
             fresh = True
-        elif index == len(node.chunks) - 1:
-            chunk = node.chunks[-1]
+        elif 0 <= index < len(node.chunks) and node.chunks[index].length < node.chunk_size:
+            chunk = node.chunks[index]
         else:
-            raise ValueError(f"index: only the last chunk of {path} can be written")
+            raise ValueError(f"index: chunk {index} of {path} is full or does not exist")
         if chunk.version == 0:
             ids = placement.choose_targets(
                 node.replication, [ChunkMap._cand(s) for s in live], [], node.chunk_size,
@@ -385,8 +385,8 @@ class Master:
             node = self.ns.lookup(path)
             if node is not None and not node.is_dir and node.holder == holder:
                 self.mutate(ops.Close(path, holder, now))
-        busy = {f.chunks[-1].handle for f in self.ns.walk_files(self.ns.root)
-                if f.holder and f.chunks}
+        busy = {c.handle for f in self.ns.walk_files(self.ns.root) if f.holder
+                for c in f.chunks if c.length < f.chunk_size}
         self._deliver(self.chunkmap.tick(now, not self.in_safemode, busy))
 
     def close(self) -> None:

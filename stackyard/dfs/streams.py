@@ -23,6 +23,7 @@ import json
 import logging
 import struct
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import crc32c
@@ -31,6 +32,7 @@ from stackyard import errors
 from stackyard.cluster.config import BLOCK
 
 log = logging.getLogger("stackyard.client")
+MAX_INFLIGHT = 2   # chunks a writer streams at once; memory: (1 + this) chunk buffers
 
 
 class ChunkStream:
@@ -238,8 +240,10 @@ class DfsWriter(io.RawIOBase):
         self.written = 0
         self.buf = bytearray()
         self.excluded: set[str] = set()
-        self._sender = ThreadPoolExecutor(1, thread_name_prefix="yard-writer")
-        self._inflight: Future | None = None
+        self.max_inflight = MAX_INFLIGHT
+        self._sender = ThreadPoolExecutor(self.max_inflight, thread_name_prefix="yard-writer")
+        self._inflight: deque[Future] = deque()
+        self._last_index = -1
         self._stop = threading.Event()
         self._renewer = threading.Thread(target=self._renew, args=(info["lease_timeout"] / 3,),
                                          daemon=True, name="yard-lease")
@@ -275,25 +279,49 @@ class DfsWriter(io.RawIOBase):
         self._wait()
 
     def _send(self, data: bytearray, full: bool) -> None:
-        self._wait()
         index, offset = self.index, self.in_chunk
+        if self._inflight and (len(self._inflight) >= self.max_inflight
+                               or self._last_index == index):
+            # pieces of one chunk go one after another: each starts where the
+            # previous one committed
+            self._wait(keep=0 if self._last_index == index else self.max_inflight - 1)
         if full:
             self.index, self.in_chunk = self.index + 1, 0
         else:
             self.in_chunk += len(data)
-        self._inflight = self._sender.submit(self._write_piece, index, offset, data)
+        prev = self._inflight[-1] if self._inflight else None
+        planned = threading.Event()
+        fut = self._sender.submit(self._write_piece, index, offset, data, prev, planned)
+        fut.planned = planned
+        self._inflight.append(fut)
+        self._last_index = index
 
-    def _wait(self) -> None:
-        if self._inflight is not None:
-            fut, self._inflight = self._inflight, None
-            fut.result()
+    def _wait(self, keep: int = 0) -> None:
+        """Until at most KEEP pieces are in flight; re-raise a failed one's error."""
+        while len(self._inflight) > keep:
+            self._inflight.popleft().result()
 
-    def _write_piece(self, index: int, offset: int, data: bytearray) -> None:
+    def _write_piece(self, index: int, offset: int, data: bytearray,
+                     prev: Future | None, planned: threading.Event) -> None:
+        """Send DATA down a pipeline, then commit it once PREV (the piece
+        before) has committed: the file's committed chunks stay a prefix.
+        Chunks are allocated in order too: this piece asks for its pipeline
+        only after PREV has its own."""
+        try:
+            if prev is not None:
+                prev.planned.wait()
+            self._send_piece(index, offset, data, prev, planned)
+        finally:
+            planned.set()
+
+    def _send_piece(self, index: int, offset: int, data: bytearray,
+                    prev: Future | None, planned: threading.Event) -> None:
         crc = crc32c.crc32c(data)
         last_error = None
         for _attempt in range(6):
             plan = self.fs.call("begin_write", path=self.path, client=self.fs.client_id,
                                 index=index, exclude=sorted(self.excluded))
+            planned.set()
             if plan["offset"] != offset:
                 raise errors.RemoteError(f"chunk {plan['handle']}: master expects offset "
                                          f"{plan['offset']}, writer is at {offset}")
@@ -322,6 +350,8 @@ class DfsWriter(io.RawIOBase):
                 if failed in by_addr:
                     self.excluded.add(by_addr[failed])
             if acked:
+                if prev is not None:
+                    prev.result()
                 self.fs.call("commit", path=self.path, client=self.fs.client_id,
                              handle=plan["handle"], version=plan["version"],
                              length=offset + len(data), servers=acked)
@@ -349,6 +379,7 @@ class DfsWriter(io.RawIOBase):
     def abort(self) -> None:
         """Stop without closing the file: the lease runs out (tests a dead writer)."""
         self._stop.set()
-        self.buf, self._inflight = bytearray(), None
+        self.buf = bytearray()
+        self._inflight.clear()
         self._sender.shutdown(wait=False)
         io.RawIOBase.close(self)
