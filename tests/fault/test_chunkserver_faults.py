@@ -131,3 +131,25 @@ def test_rack_aware_placement(make_cluster, rng):
     for f in c.fs.fsck("/racks")["files"]:
         for ch in f["chunks"]:
             assert len({info[a] for a in ch["live"]}) == 2
+
+
+def test_scanner_finds_rot_nobody_read(make_cluster, rng):
+    """A flipped byte in a replica that no client reads is still found (by the
+    chunkserver's background scan) and repaired by the master."""
+    c = make_cluster(chunkservers=4, scan_interval=0.5)
+    data = rng.randbytes(300_000)
+    with c.fs.open("/scan/f", "wb") as f:
+        f.write(data)
+    loc = c.fs.chunk_locations("/scan/f")[0]
+    victim = next(d for d in c.chunkservers() if d["address"] == loc.hosts[0])
+    path = c.home.data(victim["name"]) / "chunks" / loc.handle[:2] / f"{loc.handle}.dat"
+    raw = bytearray(path.read_bytes())
+    raw[100_000] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+    def repaired():
+        ch = c.fs.fsck("/scan")["files"][0]["chunks"][0]
+        return (victim["address"] not in ch["live"] and len(ch["live"]) == 3
+                and not ch["corrupt"])
+    wait_until(repaired, 20, "the scanner's report and the repair")
+    assert c.fs.cat("/scan/f") == data
