@@ -153,18 +153,20 @@ class Chunkserver:
 
     # -- reads ----------------------------------------------------------------------
 
+    def _open_for_reading(self, q, offset: int, length: int):
+        """Check the handle's shape and the read token, then open the range."""
+        handle = check_handle(q.get("handle", ""))
+        reason = self.secret.check_chunk_token(q.get("token"), handle, "r")
+        if reason:
+            raise errors.AuthError(reason)
+        return self.store.open_range(handle, offset, length, int(q.get("version", 0)))
+
     async def handle_read(self, request: web.Request) -> web.StreamResponse:
         q = request.query
         try:
-            handle = check_handle(q.get("handle", ""))
-            reason = self.secret.check_chunk_token(q.get("token"), handle, "r")
-            if reason:
-                raise errors.AuthError(reason)
-            f, start, count, crcs = self.store.open_range(
-                handle, int(q["offset"]), int(q["length"]), int(q.get("version", 0)))
-        except (KeyError, ValueError, OSError, errors.StackyardError) as exc:
-            return error_response(exc if not isinstance(exc, KeyError)
-                                  else ValueError(f"missing {exc.args[0]}"))
+            f, start, count, crcs = self._open_for_reading(q, int(q["offset"]), int(q["length"]))
+        except _REQUEST_ERRORS as exc:
+            return _refuse(exc)
         with f:
             head = struct.pack(f">{len(crcs)}I", *crcs)
             resp = web.StreamResponse(headers={
@@ -188,21 +190,15 @@ class Chunkserver:
         """MD5 of the CRC32Cs of the blocks of the first `length` bytes."""
         q = request.query
         try:
-            handle = check_handle(q.get("handle", ""))
-            reason = self.secret.check_chunk_token(q.get("token"), handle, "r")
-            if reason:
-                raise errors.AuthError(reason)
             length = int(q["length"])
-            f, _start, _count, crcs = self.store.open_range(handle, 0, length,
-                                                            int(q.get("version", 0)))
+            f, _start, _count, crcs = self._open_for_reading(q, 0, length)
             with f:
                 crcs = list(crcs)
                 if length % BLOCK:
                     f.seek(len(crcs[:-1]) * BLOCK)
                     crcs[-1] = crc32c.crc32c(f.read(length % BLOCK))
-        except (KeyError, ValueError, OSError, errors.StackyardError) as exc:
-            return error_response(exc if not isinstance(exc, KeyError)
-                                  else ValueError(f"missing {exc.args[0]}"))
+        except _REQUEST_ERRORS as exc:
+            return _refuse(exc)
         digest = hashlib.md5(struct.pack(f">{len(crcs)}I", *crcs)).digest()
         return web.Response(body=digest, content_type="application/octet-stream")
 
@@ -337,3 +333,12 @@ async def _put(queue: asyncio.Queue, item, forward: asyncio.Task) -> None:
     done, _ = await asyncio.wait({put, forward}, return_when=asyncio.FIRST_COMPLETED)
     if put not in done:
         put.cancel()
+
+
+_REQUEST_ERRORS = (KeyError, ValueError, OSError, errors.StackyardError)
+
+
+def _refuse(exc: BaseException) -> web.Response:
+    if isinstance(exc, KeyError):
+        exc = ValueError(f"missing {exc.args[0]}")
+    return error_response(exc)

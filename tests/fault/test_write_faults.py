@@ -88,3 +88,46 @@ def test_live_writer_keeps_its_lease_past_the_timeout(make_cluster):
         time.sleep(5)             # more than twice the 2 s lease: renewals keep it
         f.write(b"b")
     assert c.fs.cat("/lease/slow") == b"ab"
+
+
+def test_writer_dead_between_ack_and_commit_is_rolled_back(make_cluster):
+    """The pipeline made a write durable but the writer died before telling the
+    master: after the lease expires, replicas carrying the uncommitted bytes
+    are rolled back to the committed length, and the file stays consistent."""
+    c = make_cluster()
+    with c.fs.open("/rb/f", "wb") as f:
+        f.write(b"committed part")
+    script = textwrap.dedent(f"""
+        import os, crc32c, stackyard as sy
+        fs = sy.connect(home={str(c.home.root)!r}, embedded=False).fs
+        fs.call("append", path="/rb/f", client=fs.client_id)
+        plan = fs.call("begin_write", path="/rb/f", client=fs.client_id, index=0, exclude=[])
+        data = b" never committed"
+        members = plan["pipeline"]
+        resp = fs.pool.request(members[0]["address"], "POST", "/chunk/write", {{
+            "handle": plan["handle"], "version": plan["version"], "offset": plan["offset"],
+            "length": len(data), "crc": crc32c.crc32c(data), "token": plan["token"],
+            "next": ",".join(m["address"] for m in members[1:])}}, body=data)
+        print(resp.read().decode(), flush=True)
+        os.kill(os.getpid(), 9)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert proc.returncode == -9 and b'"acked"' in proc.stdout, proc.stderr.decode()
+    handle = c.fs.chunk_locations("/rb/f")[0].handle
+    from stackyard.dfs.chunkstore import ChunkMeta
+
+    def metas():
+        out = []
+        for d in c.chunkservers():
+            p = c.home.data(d["name"]) / "chunks" / handle[:2] / f"{handle}.meta"
+            out.append(ChunkMeta.unpack(p.read_bytes()))
+        return out
+    assert all(m.length == len(b"committed part") + 16 for m in metas())
+    assert c.fs.cat("/rb/f") == b"committed part"          # readers see committed bytes only
+    wait_until(lambda: not c.fs.stat("/rb/f")["under_construction"], 15, "lease recovery")
+    wait_until(lambda: all(m.length == len(b"committed part") for m in metas()), 15,
+               "the replicas rolled back to the committed length")
+    assert c.fs.fsck("/rb")["status"] == "HEALTHY"
+    with c.fs.open("/rb/f", "ab") as f:
+        f.write(b", then more")
+    assert c.fs.cat("/rb/f") == b"committed part, then more"
