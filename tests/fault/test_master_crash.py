@@ -13,7 +13,7 @@ MiB = 1 << 20
 
 def test_master_kill9_loses_no_acknowledged_mutation(make_cluster, rng):
     # a tiny checkpoint threshold so that checkpoints happen during the stream
-    c = make_cluster(checkpoint_log_bytes=8 * 1024)
+    c = make_cluster(checkpoint_log_bytes=2 * 1024)
     fs = c.fs
     acked_dirs: list[str] = []
     acked_files: dict[str, bytes] = {}
