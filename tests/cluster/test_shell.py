@@ -150,3 +150,21 @@ def test_fsck_healthy_and_cluster_status(cluster):
     assert "/shell/fsck/x 5 bytes, replicated: replication=3, 1 chunk(s):  OK" in out
     st = cluster.yard("cluster", "status", check=True).stdout.decode()
     assert st.count("running") == 4 and "chunkserver-3" in st
+
+
+def test_tail_follow_sees_appends(cluster):
+    import subprocess
+    import sys
+    with cluster.fs.open("/shell/follow.log", "wb") as f:
+        f.write(b"first\n")
+    env = {**os.environ, "STACKYARD_HOME": str(cluster.home.root)}
+    proc = subprocess.Popen([sys.executable, "-m", "stackyard", "dfs", "-tail", "-f",
+                             "/shell/follow.log"], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout.readline() == b"first\n"
+        with cluster.fs.open("/shell/follow.log", "ab") as f:
+            f.write(b"second\n")
+        assert proc.stdout.readline() == b"second\n"   # a hang is caught by pytest-timeout
+    finally:
+        proc.kill()
+        proc.wait()
