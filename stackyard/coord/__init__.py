@@ -1,0 +1,1 @@
+"""Coordination service (Chubby / ZooKeeper): so far the Raft core."""
