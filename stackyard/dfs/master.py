@@ -22,10 +22,10 @@ from stackyard.dfs import ops, placement
 from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
 from stackyard.dfs.leases import Leases
 from stackyard.dfs.namespace import Inode, Namespace, normalize
-from stackyard.dfs.oplog import OpLog
 from stackyard.dfs.permissions import READ, WRITE, Caller, check, check_owner, rwx
 from stackyard.errors import SafeModeError, fs_error
 from stackyard.net.auth import Secret
+from stackyard.storage.oplog import OpLog
 
 log = logging.getLogger("stackyard.master")
 

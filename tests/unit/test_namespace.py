@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from stackyard.dfs import ops
 from stackyard.dfs.namespace import Namespace, normalize
-from stackyard.dfs.oplog import OpLog
 from stackyard.errors import DirectoryNotEmptyError, LeaseHeldError
+from stackyard.storage.oplog import OpLog
 
 
 def mk(path, parents=True):

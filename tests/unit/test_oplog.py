@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackyard.dfs.oplog import LogCorruption, OpLog
+from stackyard.storage.oplog import LogCorruption, OpLog
 
 
 def test_records_survive_reopen(tmp_path):

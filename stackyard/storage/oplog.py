@@ -1,5 +1,5 @@
-"""The master's operation log and checkpoints (GFS's op log, HDFS's edits +
-fsimage). Format: docs/formats.md.
+"""An fsync'd operation log with checkpoints: the DFS master's op log (GFS's
+op log, HDFS's edits + fsimage) and each coord replica's Raft log. Format: docs/formats.md.
 
 Files in the metadata directory:
     checkpoint.<txid>   msgpack {"txid", "image"}: the namespace after txid

@@ -1,0 +1,1 @@
+"""On-disk primitives shared by the daemons (below dfs/ and coord/ in the layers)."""
