@@ -77,7 +77,7 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
         raise ClusterUnavailable(f"no cluster is running under {h.root} (start one with "
                                  "`yard cluster up`)")
     cluster = LocalCluster(Home.at(tempfile.mkdtemp(prefix="stackyard-embedded-")),
-                           Settings(chunkservers=3, heartbeat_interval=1.0, dead_after=10.0))
+                           Settings(chunkservers=3, coords=0, heartbeat_interval=1.0, dead_after=10.0))
     state = cluster.up()
     client = Client(state["master"], Secret.load(cluster.home.secret_file), user,
                     home=cluster.home, embedded=cluster)

@@ -76,7 +76,45 @@ class ChunkserverConfig:
         return self
 
 
-ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig}
+@dataclass
+class CoordConfig:
+    data_dir: str                      # the Raft log and snapshots
+    secret_file: str
+    node_id: str                       # this replica's name in `peers`
+    peers: str                         # every replica, this one too: "n1=host:port,n2=..."
+    host: str = "127.0.0.1"
+    port: int = 0                      # must match this replica's entry in `peers`
+    addr_file: str = ""
+    tick: float = 0.05                 # seconds per Raft tick
+    election_ticks: int = 20           # 1 to 2 s before a silent leader is replaced
+    heartbeat_ticks: int = 2
+    snapshot_entries: int = 5000       # compact the log after this many applied entries
+    max_session_timeout: float = 60.0
+
+    def validate(self) -> CoordConfig:
+        _positive(self, "tick", "election_ticks", "heartbeat_ticks", "snapshot_entries",
+                  "max_session_timeout")
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ValueError("heartbeat_ticks: must be smaller than election_ticks")
+        members = self.peer_map()
+        if self.node_id not in members:
+            raise ValueError(f"node_id: {self.node_id!r} is not among peers ({', '.join(members)})")
+        _port(self)
+        return self
+
+    def peer_map(self) -> dict[str, str]:
+        out = {}
+        for item in filter(None, (p.strip() for p in self.peers.split(","))):
+            name, sep, address = item.partition("=")
+            if not sep or ":" not in address:
+                raise ValueError(f"peers: expected name=host:port, got {item!r}")
+            out[name] = address
+        if len(out) not in (1, 3, 5, 7):
+            raise ValueError(f"peers: a cell has 1, 3, 5 or 7 replicas, got {len(out)}")
+        return out
+
+
+ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig}
 
 
 def _positive(cfg, *names: str) -> None:

@@ -15,6 +15,9 @@ def run(role: str, config_path: str) -> None:
     if role == "master":
         from stackyard.dfs.master_daemon import MasterDaemon
         service = MasterDaemon(cfg)
+    elif role == "coord":
+        from stackyard.coord.server import CoordServer
+        service = CoordServer(cfg)
     else:
         from stackyard.dfs.chunkserver import Chunkserver
         service = Chunkserver(cfg)

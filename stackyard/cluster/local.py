@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from stackyard.cluster import process
-from stackyard.cluster.config import ChunkserverConfig, MasterConfig, MiB, dump
+from stackyard.cluster.config import ChunkserverConfig, CoordConfig, MasterConfig, MiB, dump
 from stackyard.cluster.home import Home
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
@@ -19,6 +19,8 @@ from stackyard.net.client import HttpPool
 @dataclass
 class Settings:
     chunkservers: int = 3
+    coords: int = 3                   # replicas of the coordination cell (0, 1, 3 or 5)
+    coord_snapshot_entries: int = 5000
     workers: int = 2
     chunk_size: int = 64 * MiB
     replication: int = 3
@@ -34,6 +36,8 @@ class Settings:
     def validate(self) -> Settings:
         if self.chunkservers < 1:
             raise ValueError("chunkservers: need at least 1")
+        if self.coords not in (0, 1, 3, 5):
+            raise ValueError("coords: a coordination cell has 0, 1, 3 or 5 replicas")
         if self.workers < 0:
             raise ValueError("workers: must be 0 or more")
         if self.replication < 1:
@@ -88,6 +92,16 @@ class LocalCluster:
                     scan_interval=s.scan_interval,
                 ).validate(), h.conf(name))
             daemons.append({"name": name, "role": "chunkserver"})
+        names = [f"coord-{i}" for i in range(1, s.coords + 1)]
+        if names and not h.conf(names[0]).exists():
+            ports = {n: free_port(s.host) for n in names}
+            peers = ",".join(f"{n}={s.host}:{ports[n]}" for n in names)
+            for n in names:
+                dump(CoordConfig(data_dir=str(h.data(n)), secret_file=str(h.secret_file),
+                                 node_id=n, peers=peers, host=s.host, port=ports[n],
+                                 addr_file=str(h.addr_file(n)),
+                                 snapshot_entries=s.coord_snapshot_entries).validate(), h.conf(n))
+        daemons += [{"name": n, "role": "coord"} for n in names]
         for d in daemons:
             d.update(config=str(h.conf(d["name"])), log=str(h.log(d["name"])), pid=0, address="")
         return daemons
@@ -106,6 +120,8 @@ class LocalCluster:
             for d in daemons:
                 self.start(d, state)
             self.wait_live(self.settings.chunkservers, timeout)
+            if self.settings.coords:
+                self.wait_coord_leader(timeout)
         except BaseException:
             self.down()
             raise
@@ -180,6 +196,27 @@ class LocalCluster:
             out.append(row)
         pool.close()
         return out
+
+    def coord_addresses(self) -> list[str]:
+        state = self.home.read_state() or {"daemons": []}
+        return [d["address"] for d in state["daemons"] if d["role"] == "coord"]
+
+    def wait_coord_leader(self, timeout: float = 60.0) -> str:
+        """Until a replica of the coordination cell says it leads; its address."""
+        pool = HttpPool(Secret.load(self.home.secret_file), timeout=2)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                for address in self.coord_addresses():
+                    try:
+                        if pool.call(address, "status")["result"]["role"] == "leader":
+                            return address
+                    except Exception:
+                        pass
+                time.sleep(0.05)
+        finally:
+            pool.close()
+        raise TimeoutError(f"the coordination cell elected no leader within {timeout} s")
 
     def wait_live(self, n: int, timeout: float = 60.0) -> None:
         """Until the master counts N live chunkservers and is out of safe mode."""

@@ -1,0 +1,321 @@
+"""One replica of the coordination cell: the Raft core and the node tree
+wrapped in I/O.
+
+Every Ready is handled in the one order that is safe: persist (RaftLog,
+fsync), then send its messages to the peers (POST /raft/step), then apply
+its committed entries to the tree. Writes and reads are served by the
+leader only; a follower answers with the leader's address. A write returns
+once its entry is applied; a read once a heartbeat round has confirmed the
+leadership (ReadIndex) and the tree has caught up, so every read is
+linearizable. The leader tracks session keep-alives and proposes
+CloseSession for a session that went silent; watches are held by the
+leader and delivered through a long poll (`events`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+
+import msgpack
+from aiohttp import web
+
+from stackyard.cluster.config import CoordConfig
+from stackyard.coord import tree as t
+from stackyard.coord.raft import RaftNode, Role
+from stackyard.coord.raft_log import RaftLog
+from stackyard.coord.raft_types import NotLeader, Ready
+from stackyard.coord.wire import (
+    command_from_bytes,
+    command_from_map,
+    command_to_bytes,
+    message_from_wire,
+    message_to_wire,
+    stat_to_wire,
+)
+from stackyard.net.aio import AioClient
+from stackyard.net.auth import Secret
+from stackyard.net.server import MSGPACK, make_app, rpc, serve
+
+log = logging.getLogger("stackyard.coord")
+WAIT = 10.0                       # seconds a client call may wait for commit or a read
+FIRES = {                          # watch kind -> the events that fire it
+    "data": {t.EventType.DATA_CHANGED, t.EventType.DELETED},
+    "exists": {t.EventType.CREATED, t.EventType.DELETED, t.EventType.DATA_CHANGED},
+    "children": {t.EventType.CHILDREN_CHANGED, t.EventType.DELETED},
+}
+
+
+class CoordServer:
+    def __init__(self, cfg: CoordConfig):
+        self.cfg = cfg
+        self.secret = Secret.load(cfg.secret_file)
+        self.peers = cfg.peer_map()
+        self.raftlog = RaftLog(cfg.data_dir)
+        self.node = RaftNode(cfg.node_id, self.peers, self.raftlog.load(),
+                             election_ticks=cfg.election_ticks,
+                             heartbeat_ticks=cfg.heartbeat_ticks)
+        self.tree = t.Tree()
+        self.client = AioClient(self.secret, timeout=2.0)
+        self.proposals: dict[int, tuple[int, asyncio.Future]] = {}
+        self.reads: dict[int, asyncio.Future] = {}
+        self.read_ctx = 0
+        self.waiting_reads: list[tuple[int, asyncio.Future]] = []
+        self.deadlines: dict[int, float] = {}       # leader only: session -> deadline
+        self.closing: set[int] = set()
+        self.watches: dict[tuple[str, str], set[int]] = {}
+        self.pending_events: dict[int, list[dict]] = {}
+        self.event_ready: dict[int, asyncio.Event] = {}
+        self.outbox: dict[str, list] = {p: [] for p in self.peers if p != cfg.node_id}
+        self.outbox_ready: dict[str, asyncio.Event] = {}
+        self.was_leader = False
+        self.app = make_app(self.secret)
+        self.app.router.add_post("/raft/step", self.handle_step)
+        for name in ("create", "get", "set", "delete", "children", "exists", "multi",
+                     "open_session", "keepalive", "close_session", "events", "status"):
+            self.app.router.add_post(f"/rpc/{name}", rpc(self._guard(getattr(self, name))))
+        self.app.router.add_get("/metrics", self.metrics)
+
+    # -- the Ready pipeline -----------------------------------------------------------
+
+    def process(self, ready: Ready) -> None:
+        self.raftlog.save(ready)                                   # 1. durable
+        for m in ready.messages:                                   # 2. send
+            self.outbox[m.dst].append(message_to_wire(m))
+            self.outbox_ready[m.dst].set()
+        if ready.restore is not None:                              # 3. apply
+            data = ready.restore.data
+            self.tree = t.Tree.load(msgpack.unpackb(data, strict_map_key=False)) if data \
+                else t.Tree()
+        for e in ready.committed:
+            result, events = (None, []) if not e.data else \
+                self.tree.apply(e.index, command_from_bytes(e.data))
+            waiting = self.proposals.pop(e.index, None)
+            if waiting is not None and not waiting[1].done():
+                if waiting[0] == e.term:
+                    waiting[1].set_result(result)
+                else:
+                    waiting[1].set_exception(NotLeader(None))
+            self._fire(events)
+        for rs in ready.reads:
+            fut = self.reads.pop(rs.ctx, None)
+            if fut is not None:
+                self.waiting_reads.append((rs.index, fut))
+        self.waiting_reads = [(i, f) for i, f in self.waiting_reads
+                              if not (i <= self.node.applied and _resolve(f, True))]
+        self._leadership_changed()
+        if self.node.applied - self.node.snap.index >= self.cfg.snapshot_entries:
+            image = msgpack.packb(self.tree.dump())
+            self.process(self.node.compact(self.node.applied, image))
+
+    def _leadership_changed(self) -> None:
+        leader = self.node.role is Role.LEADER
+        if leader and not self.was_leader:
+            now = time.monotonic()       # every session gets a fresh timeout (ZooKeeper too)
+            self.deadlines = {s: now + to for s, to in self.tree.sessions.items()}
+            self.closing = set()
+            log.info("leader for term %d", self.node.term)
+        if self.was_leader and not leader:
+            for _term, fut in self.proposals.values():
+                if not fut.done():
+                    fut.set_exception(NotLeader(self.node.leader))
+            for fut in [*self.reads.values(), *(f for _, f in self.waiting_reads)]:
+                if not fut.done():
+                    fut.set_exception(NotLeader(self.node.leader))
+            self.proposals, self.reads, self.waiting_reads = {}, {}, []
+            self.deadlines, self.watches = {}, {}
+        self.was_leader = leader
+
+    async def tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.tick)
+            self.process(self.node.tick())
+            if self.node.role is Role.LEADER:
+                self._expire_sessions()
+
+    def _expire_sessions(self) -> None:
+        now = time.monotonic()
+        for session, deadline in list(self.deadlines.items()):
+            if deadline < now and session not in self.closing:
+                self.closing.add(session)
+                log.info("session %x expired", session)
+                asyncio.ensure_future(self._propose_quietly(t.CloseSession(session)))
+
+    async def _propose_quietly(self, cmd) -> None:
+        try:
+            await self._propose(cmd)
+        except (TimeoutError, NotLeader, t.CoordError):
+            pass
+
+    async def sender(self, peer: str) -> None:
+        event = self.outbox_ready[peer]
+        while True:
+            await event.wait()
+            event.clear()
+            batch, self.outbox[peer] = self.outbox[peer], []
+            try:
+                url, headers = self.client.url_and_headers(self.peers[peer], "POST",
+                                                           "/raft/step", None)
+                headers["Content-Type"] = MSGPACK
+                async with self.client.session.post(url, data=msgpack.packb(batch),
+                                                    headers=headers) as resp:
+                    await resp.read()
+            except Exception as exc:        # Raft tolerates lost messages
+                log.debug("to %s: %s", peer, exc)
+
+    async def handle_step(self, request: web.Request) -> web.Response:
+        for m in msgpack.unpackb(await request.read()):
+            self.process(self.node.step(message_from_wire(m)))
+        return web.Response(status=204)
+
+    # -- serving ----------------------------------------------------------------------
+
+    def _guard(self, handler):
+        async def call(args: dict):
+            try:
+                return {"ok": True, "result": await handler(args)}
+            except NotLeader as exc:
+                return {"ok": False, "code": "not_leader",
+                        "leader": self.peers.get(exc.leader or self.node.leader or "")}
+            except t.CoordError as exc:
+                return {"ok": False, "code": exc.code, "message": str(exc)}
+            except TimeoutError:
+                return {"ok": False, "code": "timeout", "message": "no quorum answered in time"}
+        return call
+
+    async def _propose(self, cmd: t.Command):
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader)
+        index, ready = self.node.propose(command_to_bytes(cmd))
+        fut = asyncio.get_running_loop().create_future()
+        self.proposals[index] = (self.node.term, fut)
+        self.process(ready)
+        result = await asyncio.wait_for(fut, WAIT)
+        if isinstance(result, t.CoordError):
+            raise result
+        return result
+
+    async def _confirmed(self) -> None:
+        """Return once this node may answer a read linearizably."""
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader)
+        self.read_ctx += 1
+        fut = asyncio.get_running_loop().create_future()
+        self.reads[self.read_ctx] = fut
+        self.process(self.node.read_index(self.read_ctx))
+        await asyncio.wait_for(fut, WAIT)
+
+    def _watch(self, kind: str, path: str, args: dict) -> None:
+        if args.get("watch") and args.get("session"):
+            self.watches.setdefault((kind, path), set()).add(args["session"])
+
+    def _fire(self, events: list[t.WatchEvent]) -> None:
+        for ev in events:
+            for kind, fires in FIRES.items():
+                if ev.type in fires:
+                    for session in self.watches.pop((kind, ev.path), ()):
+                        self.pending_events.setdefault(session, []).append(
+                            {"type": ev.type.value, "path": ev.path, "watch": kind})
+                        self.event_ready.setdefault(session, asyncio.Event()).set()
+
+    async def create(self, a: dict) -> str:
+        return await self._propose(t.Create(a["path"], a.get("data", b""),
+                                            bool(a.get("ephemeral")), bool(a.get("sequential")),
+                                            a.get("session", 0)))
+
+    async def set(self, a: dict) -> dict:
+        return stat_to_wire(await self._propose(t.SetData(a["path"], a["data"],
+                                                          a.get("version", -1))))
+
+    async def delete(self, a: dict) -> bool:
+        return await self._propose(t.Delete(a["path"], a.get("version", -1)))
+
+    async def multi(self, a: dict) -> list:
+        results = await self._propose(t.Multi(tuple(command_from_map(op) for op in a["ops"])))
+        return [stat_to_wire(r) if isinstance(r, t.Stat) else r for r in results]
+
+    async def get(self, a: dict) -> dict:
+        await self._confirmed()
+        data, stat = self.tree.get(a["path"])
+        self._watch("data", a["path"], a)
+        return {"data": data, "stat": stat_to_wire(stat)}
+
+    async def exists(self, a: dict) -> dict | None:
+        await self._confirmed()
+        self._watch("exists", a["path"], a)
+        return stat_to_wire(self.tree.exists(a["path"]))
+
+    async def children(self, a: dict) -> list[str]:
+        await self._confirmed()
+        names = self.tree.children(a["path"])
+        self._watch("children", a["path"], a)
+        return names
+
+    async def open_session(self, a: dict) -> dict:
+        timeout = min(float(a.get("timeout", 10.0)), self.cfg.max_session_timeout)
+        session = secrets.randbits(62) + 1
+        await self._propose(t.OpenSession(session, timeout))
+        self.deadlines[session] = time.monotonic() + timeout
+        return {"session": session, "timeout": timeout}
+
+    async def keepalive(self, a: dict) -> float:
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader)
+        session = a["session"]
+        timeout = self.tree.sessions.get(session)
+        if timeout is None or session in self.closing:
+            raise t.SessionExpired(f"session {session:x}")
+        self.deadlines[session] = time.monotonic() + timeout
+        return timeout
+
+    async def close_session(self, a: dict) -> bool:
+        self.closing.add(a["session"])
+        return await self._propose(t.CloseSession(a["session"]))
+
+    async def events(self, a: dict) -> list[dict]:
+        """Watch events for a session; waits up to `wait` seconds for the first."""
+        session = a["session"]
+        ready = self.event_ready.setdefault(session, asyncio.Event())
+        if not self.pending_events.get(session):
+            try:
+                await asyncio.wait_for(ready.wait(), min(float(a.get("wait", 0)), 30.0))
+            except TimeoutError:
+                pass
+        ready.clear()
+        return self.pending_events.pop(session, [])
+
+    async def status(self, _a: dict) -> dict:
+        n = self.node
+        return {"id": n.id, "role": n.role.value, "term": n.term,
+                "leader": self.peers.get(n.leader or ""), "commit": n.commit,
+                "applied": n.applied, "last_index": n.last_index(),
+                "snapshot_index": n.snap.index, "sessions": len(self.tree.sessions),
+                "nodes": len(self.tree.nodes)}
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        from stackyard.web.pages import prometheus
+        s = await self.status({})
+        values = {k: v for k, v in s.items() if isinstance(v, int)}
+        values["leader"] = int(s["role"] == "leader")
+        return web.Response(text=prometheus("stackyard_coord", values), content_type="text/plain")
+
+    async def run(self) -> None:
+        async def started(_address: str) -> None:
+            for peer in self.outbox:
+                self.outbox_ready[peer] = asyncio.Event()
+                asyncio.create_task(self.sender(peer))
+            asyncio.create_task(self.tick_loop())
+
+        try:
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+        finally:
+            await self.client.close()
+            self.raftlog.close()
+
+
+def _resolve(fut: asyncio.Future, value) -> bool:
+    if not fut.done():
+        fut.set_result(value)
+    return True
