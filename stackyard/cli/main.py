@@ -21,6 +21,8 @@ def cluster() -> None:
 
 @cluster.command("up")
 @click.option("--chunkservers", type=int, default=3, show_default=True)
+@click.option("--coords", type=int, default=3, show_default=True,
+              help="Replicas of the coordination cell (0, 1, 3 or 5).")
 @click.option("--workers", type=int, default=2, show_default=True,
               help="Job-engine workers (the engine is not built yet: recorded only).")
 @click.option("--chunk-size", default="64m", show_default=True, help="e.g. 1m, 64m")
@@ -32,12 +34,12 @@ def cluster() -> None:
 @click.option("--lease-timeout", type=float, default=60.0, show_default=True)
 @click.option("--racks", type=int, default=0, help="Spread chunkservers over N racks.")
 @click.option("--home", envvar="STACKYARD_HOME", default=None, help="Default: ~/.stackyard")
-def cluster_up(chunkservers, workers, chunk_size, replication, dead_after, heartbeat,
+def cluster_up(chunkservers, coords, workers, chunk_size, replication, dead_after, heartbeat,
                lease_timeout, racks, home) -> None:
     """Start a master and chunkservers on 127.0.0.1."""
     from stackyard.cli.cluster import up
     exit_with(guarded("cluster up", lambda: up(
-        home, chunkservers=chunkservers, workers=workers, chunk_size=parse_size(chunk_size),
+        home, chunkservers=chunkservers, coords=coords, workers=workers, chunk_size=parse_size(chunk_size),
         replication=replication, dead_after=dead_after, heartbeat_interval=heartbeat,
         lease_timeout=lease_timeout, racks=racks)))
 
