@@ -114,3 +114,16 @@ def wait_until(cond: Callable[[], object], timeout: float, what: str, period: fl
 def replica_counts(fs, path: str) -> list[int]:
     report = fs.fsck(path)
     return [len(c["live"]) for f in report["files"] for c in f["chunks"]]
+
+
+@pytest.fixture
+def cell(make_cluster):
+    """A cluster with a 3-replica coordination cell, and a client of it as `.coord`."""
+    from stackyard.coord.client import CoordClient
+    from stackyard.net.auth import Secret
+    c = make_cluster(chunkservers=1, replication=1, coords=3, coord_snapshot_entries=40)
+    c.new_coord = lambda timeout=3.0: CoordClient(
+        c.cluster.coord_addresses(), Secret.load(c.home.secret_file), session_timeout=timeout)
+    c.coord = c.new_coord()
+    yield c
+    c.coord.close()

@@ -15,15 +15,6 @@ from stackyard.net.auth import Secret
 from tests.conftest import wait_until
 
 
-@pytest.fixture
-def cell(make_cluster):
-    c = make_cluster(chunkservers=1, replication=1, coords=3, coord_snapshot_entries=40)
-    c.coord = CoordClient(c.cluster.coord_addresses(), Secret.load(c.home.secret_file),
-                          session_timeout=3.0)
-    yield c
-    c.coord.close()
-
-
 def name_of(c, address: str) -> str:
     return next(d["name"] for d in c.home.read_state()["daemons"] if d["address"] == address)
 
