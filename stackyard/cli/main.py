@@ -97,5 +97,12 @@ def dfs(args, home) -> None:
     exit_with(run(list(args), home))
 
 
+def _add_coord() -> None:
+    from stackyard.cli.coord import coord
+    main.add_command(coord)
+
+
+_add_coord()
+
 if __name__ == "__main__":
     main()

@@ -98,3 +98,24 @@ def test_wrong_secret_refused(cell):
     bad = CoordClient(cell.cluster.coord_addresses(), Secret(b"x" * 32), retry_seconds=1)
     with pytest.raises(errors.AuthError):
         bad.get("/")
+
+
+def test_yard_coord_cli(cell):
+    y = cell.yard
+    assert y("coord", "create", "/cli", "v0", check=True).stdout.decode().strip() == "/cli"
+    assert y("coord", "get", "/cli", check=True).stdout == b"v0\n"
+    assert y("coord", "set", "/cli", "v1", "--version", "0", check=True).stdout.strip() == b"version 1"
+    r = y("coord", "set", "/cli", "v2", "--version", "0")
+    assert r.returncode == 1 and r.stderr.decode().strip() == "coord set: /cli: version mismatch"
+    y("coord", "create", "/cli/kid", check=True)
+    assert y("coord", "ls", "/cli", check=True).stdout.decode().split() == ["kid"]
+    r = y("coord", "rm", "/cli")
+    assert r.returncode == 1 and "node has children" in r.stderr.decode()
+    y("coord", "rm", "-r", "/cli", check=True)
+    r = y("coord", "get", "/cli")
+    assert r.returncode == 1 and "no such node" in r.stderr.decode() and b"Traceback" not in r.stderr
+    r = y("coord", "lock", "/locks/cli", "--", sys.executable, "-c",
+          "import os; print(os.environ['STACKYARD_LOCK_TOKEN'])", check=True)
+    assert int(r.stdout) > 0
+    status = y("coord", "status", check=True).stdout.decode()
+    assert status.count("leader") == 1 and status.count("follower") == 2
