@@ -12,6 +12,8 @@ failover may or may not have been applied: callers that must know read back.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import threading
 import time
 
@@ -35,6 +37,16 @@ class CoordClient:
         self.expired = False
         self._stop = threading.Event()
         self._keeper: threading.Thread | None = None
+        # writes carry (client id, seq); a retry keeps its seq, so a write that
+        # committed before a failover is not applied again
+        self.client_id = secrets.randbits(62) + 1
+        self._seq = itertools.count(1)
+        self._seq_lock = threading.Lock()
+
+    def write(self, name: str, **args):
+        with self._seq_lock:
+            seq = next(self._seq)
+        return self.call(name, client=self.client_id, seq=seq, **args)
 
     # -- transport -------------------------------------------------------------------
 
@@ -65,7 +77,7 @@ class CoordClient:
     # -- sessions --------------------------------------------------------------------
 
     def start_session(self) -> int:
-        reply = self.call("open_session", timeout=self.session_timeout)
+        reply = self.write("open_session", timeout=self.session_timeout)
         self.session, self.expired = reply["session"], False
         self._keeper = threading.Thread(target=self._keep_alive, daemon=True,
                                         name="coord-keepalive")
@@ -86,7 +98,7 @@ class CoordClient:
         self._stop.set()
         if self.session is not None and not self.expired:
             try:
-                self.call("close_session", session=self.session)
+                self.write("close_session", session=self.session)
             except (tree.CoordError, errors.ClusterUnavailable):
                 pass
         self.pool.close()
@@ -97,7 +109,7 @@ class CoordClient:
                sequential: bool = False) -> str:
         if ephemeral and self.session is None:
             self.start_session()
-        return self.call("create", path=path, data=data, ephemeral=ephemeral,
+        return self.write("create", path=path, data=data, ephemeral=ephemeral,
                          sequential=sequential, session=self.session or 0)
 
     def get(self, path: str, watch: bool = False) -> tuple[bytes, dict]:
@@ -105,10 +117,10 @@ class CoordClient:
         return r["data"], r["stat"]
 
     def set(self, path: str, data: bytes, version: int = -1) -> dict:
-        return self.call("set", path=path, data=data, version=version)
+        return self.write("set", path=path, data=data, version=version)
 
     def delete(self, path: str, version: int = -1) -> None:
-        self.call("delete", path=path, version=version)
+        self.write("delete", path=path, version=version)
 
     def children(self, path: str, watch: bool = False) -> list[str]:
         return self.call("children", path=path, watch=watch, session=self.session or 0)

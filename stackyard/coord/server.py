@@ -28,11 +28,11 @@ from stackyard.coord.raft import RaftNode, Role
 from stackyard.coord.raft_log import RaftLog
 from stackyard.coord.raft_types import NotLeader, Ready
 from stackyard.coord.wire import (
-    command_from_bytes,
     command_from_map,
-    command_to_bytes,
     message_from_wire,
     message_to_wire,
+    request_from_bytes,
+    request_to_bytes,
     stat_to_wire,
 )
 from stackyard.net.aio import AioClient
@@ -90,8 +90,11 @@ class CoordServer:
             self.tree = t.Tree.load(msgpack.unpackb(data, strict_map_key=False)) if data \
                 else t.Tree()
         for e in ready.committed:
-            result, events = (None, []) if not e.data else \
-                self.tree.apply(e.index, command_from_bytes(e.data))
+            if e.data:
+                client, seq, cmd = request_from_bytes(e.data)
+                result, events = self.tree.apply_request(e.index, client, seq, cmd)
+            else:
+                result, events = None, []
             waiting = self.proposals.pop(e.index, None)
             if waiting is not None and not waiting[1].done():
                 if waiting[0] == e.term:
@@ -185,16 +188,20 @@ class CoordServer:
                 return {"ok": False, "code": "timeout", "message": "no quorum answered in time"}
         return call
 
-    async def _propose(self, cmd: t.Command):
+    async def _propose(self, cmd: t.Command, a: dict | None = None):
+        """Commit CMD and return its result (wire data). A's `client` and `seq`
+        make a retried request apply once."""
         if self.node.role is not Role.LEADER:
             raise NotLeader(self.node.leader)
-        index, ready = self.node.propose(command_to_bytes(cmd))
+        a = a or {}
+        data = request_to_bytes(a.get("client", 0), a.get("seq", 0), cmd)
+        index, ready = self.node.propose(data)
         fut = asyncio.get_running_loop().create_future()
         self.proposals[index] = (self.node.term, fut)
         self.process(ready)
         result = await asyncio.wait_for(fut, WAIT)
-        if isinstance(result, t.CoordError):
-            raise result
+        if isinstance(result, dict) and "error" in result:
+            raise t.ERRORS.get(result["error"], t.CoordError)(result["message"])
         return result
 
     async def _confirmed(self) -> None:
@@ -223,18 +230,16 @@ class CoordServer:
     async def create(self, a: dict) -> str:
         return await self._propose(t.Create(a["path"], a.get("data", b""),
                                             bool(a.get("ephemeral")), bool(a.get("sequential")),
-                                            a.get("session", 0)))
+                                            a.get("session", 0)), a)
 
     async def set(self, a: dict) -> dict:
-        return stat_to_wire(await self._propose(t.SetData(a["path"], a["data"],
-                                                          a.get("version", -1))))
+        return await self._propose(t.SetData(a["path"], a["data"], a.get("version", -1)), a)
 
     async def delete(self, a: dict) -> bool:
-        return await self._propose(t.Delete(a["path"], a.get("version", -1)))
+        return await self._propose(t.Delete(a["path"], a.get("version", -1)), a)
 
     async def multi(self, a: dict) -> list:
-        results = await self._propose(t.Multi(tuple(command_from_map(op) for op in a["ops"])))
-        return [stat_to_wire(r) if isinstance(r, t.Stat) else r for r in results]
+        return await self._propose(t.Multi(tuple(command_from_map(op) for op in a["ops"])), a)
 
     async def get(self, a: dict) -> dict:
         await self._confirmed()
@@ -255,8 +260,8 @@ class CoordServer:
 
     async def open_session(self, a: dict) -> dict:
         timeout = min(float(a.get("timeout", 10.0)), self.cfg.max_session_timeout)
-        session = secrets.randbits(62) + 1
-        await self._propose(t.OpenSession(session, timeout))
+        # a retried open_session is answered with the first attempt's session
+        session = await self._propose(t.OpenSession(secrets.randbits(62) + 1, timeout), a)
         self.deadlines[session] = time.monotonic() + timeout
         return {"session": session, "timeout": timeout}
 
@@ -272,7 +277,7 @@ class CoordServer:
 
     async def close_session(self, a: dict) -> bool:
         self.closing.add(a["session"])
-        return await self._propose(t.CloseSession(a["session"]))
+        return await self._propose(t.CloseSession(a["session"]), a)
 
     async def events(self, a: dict) -> list[dict]:
         """Watch events for a session; waits up to `wait` seconds for the first."""

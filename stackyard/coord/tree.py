@@ -16,6 +16,7 @@ session's ephemeral nodes, and the fired events release their watchers' locks.
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from dataclasses import dataclass, field
 from enum import Enum
@@ -148,11 +149,49 @@ class WatchEvent:
     path: str
 
 
+MAX_CLIENTS = 10_000     # remembered request results (oldest forgotten first)
+
+
+def result_to_wire(result) -> object:
+    """A command's result as plain data (what a client receives and what the
+    dedup table keeps): Stat -> dict, CoordError -> {"error": code, ...}."""
+    if isinstance(result, Stat):
+        return dataclasses.asdict(result)
+    if isinstance(result, CoordError):
+        return {"error": result.code, "message": str(result)}
+    if isinstance(result, list):
+        return [result_to_wire(r) for r in result]
+    return result
+
+
 class Tree:
     def __init__(self):
         self.nodes: dict[str, Node] = {"/": Node(b"", 0, 0)}
         self.sessions: dict[int, float] = {}       # session id -> timeout (seconds)
         self.ephemerals: dict[int, set[str]] = {}
+        # client id -> (last request seq, its result as wire data, zxid): a write
+        # retried after a failover is answered from here, not applied twice
+        self.requests: dict[int, tuple[int, object, int]] = {}
+
+    def apply_request(self, zxid: int, client: int, seq: int,
+                      cmd: Command) -> tuple[object, list[WatchEvent]]:
+        """Apply CMD once per (CLIENT, SEQ): a duplicate gets the first result.
+        Results are returned as wire data (result_to_wire)."""
+        if client:
+            last = self.requests.get(client)
+            if last is not None and seq <= last[0]:
+                if seq == last[0]:
+                    return last[1], []
+                return {"error": BadArguments.code, "message": "request is older than "
+                        "one this client already completed"}, []
+        result, events = self.apply(zxid, cmd)
+        wire = result_to_wire(result)
+        if client:
+            self.requests[client] = (seq, wire, zxid)
+            if len(self.requests) > MAX_CLIENTS:
+                oldest = min(self.requests, key=lambda c: self.requests[c][2])
+                del self.requests[oldest]
+        return wire, events
 
     # -- reads -------------------------------------------------------------------
 
@@ -308,7 +347,8 @@ class Tree:
     def dump(self) -> dict:
         return {"nodes": {p: [n.data, n.czxid, n.mzxid, n.version, n.cversion,
                               n.ephemeral_owner] for p, n in self.nodes.items()},
-                "sessions": {str(s): t for s, t in self.sessions.items()}}
+                "sessions": {str(s): t for s, t in self.sessions.items()},
+                "requests": {str(c): list(r) for c, r in self.requests.items()}}
 
     @classmethod
     def load(cls, image: dict) -> Tree:
@@ -322,6 +362,7 @@ class Tree:
             if node.ephemeral_owner:
                 t.ephemerals.setdefault(node.ephemeral_owner, set()).add(path)
         t.sessions = {int(s): timeout for s, timeout in image["sessions"].items()}
+        t.requests = {int(c): tuple(r) for c, r in image.get("requests", {}).items()}
         for s in t.sessions:
             t.ephemerals.setdefault(s, set())
         return t

@@ -43,10 +43,6 @@ def message_from_wire(d: dict) -> rt.Message:
     return cls(**d)
 
 
-def command_to_bytes(cmd: tree.Command) -> bytes:
-    return msgpack.packb(_command_map(cmd))
-
-
 def _command_map(cmd) -> dict:
     d = {"c": type(cmd).__name__}
     for f in dataclasses.fields(cmd):
@@ -55,8 +51,14 @@ def _command_map(cmd) -> dict:
     return d
 
 
-def command_from_bytes(data: bytes) -> tree.Command:
-    return command_from_map(msgpack.unpackb(data))
+def request_to_bytes(client: int, seq: int, cmd: tree.Command) -> bytes:
+    """A log entry: the command and who asked (client id, request sequence)."""
+    return msgpack.packb({"client": client, "seq": seq, "cmd": _command_map(cmd)})
+
+
+def request_from_bytes(data: bytes) -> tuple[int, int, tree.Command]:
+    d = msgpack.unpackb(data)
+    return d["client"], d["seq"], command_from_map(d["cmd"])
 
 
 def command_from_map(d: dict) -> tree.Command:

@@ -148,3 +148,19 @@ def test_snapshot_then_replay_equals_live_and_failures_change_nothing(cmds, cut)
             restored.apply(zxid, cmd)
     if restored is not None:
         assert restored.dump() == live.dump()
+
+
+def test_a_retried_request_applies_once():
+    t = Tree()
+    first, _ = t.apply_request(1, client=9, seq=1, cmd=Create("/seq-", sequential=True))
+    again, events = t.apply_request(2, client=9, seq=1, cmd=Create("/seq-", sequential=True))
+    assert first == again == "/seq-0000000000" and events == []
+    assert t.children("/") == ["seq-0000000000"]
+    ok(t, 3, Create("/k", b"v"))
+    won, _ = t.apply_request(4, client=9, seq=2, cmd=SetData("/k", b"w", version=0))
+    retried, _ = t.apply_request(5, client=9, seq=2, cmd=SetData("/k", b"w", version=0))
+    assert won == retried and won["version"] == 1      # not "bad_version" on the retry
+    old, _ = t.apply_request(6, client=9, seq=1, cmd=Delete("/k"))
+    assert old["error"] == "bad_arguments" and t.exists("/k") is not None
+    restored = Tree.load(copy.deepcopy(t.dump()))       # the table is replicated state
+    assert restored.apply_request(7, 9, 2, SetData("/k", b"x", 0))[0] == won
