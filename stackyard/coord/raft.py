@@ -123,13 +123,19 @@ class RaftNode:
 
     def propose(self, data: bytes) -> tuple[int, Ready]:
         """Append DATA to the log; its index, and what to do. Only on the leader."""
+        indexes, ready = self.propose_batch([data])
+        return indexes[0], ready
+
+    def propose_batch(self, datas: list[bytes]) -> tuple[list[int], Ready]:
+        """Append several entries at once: one Ready, so one fsync (group commit)."""
         if self.role is not Role.LEADER:
             raise NotLeader(self.leader)
-        entry = Entry(self.last_index() + 1, self.term, data)
-        self._append([entry])
+        first = self.last_index() + 1
+        entries = [Entry(first + i, self.term, d) for i, d in enumerate(datas)]
+        self._append(entries)
         self._broadcast()
         self._maybe_commit()
-        return entry.index, self._take()
+        return [e.index for e in entries], self._take()
 
     def read_index(self, ctx: object) -> Ready:
         """Ask for a linearizable read: a later Ready carries ReadState(ctx, index)

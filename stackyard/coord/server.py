@@ -60,6 +60,7 @@ class CoordServer:
         self.tree = t.Tree()
         self.client = AioClient(self.secret, timeout=2.0)
         self.proposals: dict[int, tuple[int, asyncio.Future]] = {}
+        self.batch: list[tuple[bytes, asyncio.Future]] = []
         self.reads: dict[int, asyncio.Future] = {}
         self.read_ctx = 0
         self.waiting_reads: list[tuple[int, asyncio.Future]] = []
@@ -195,14 +196,31 @@ class CoordServer:
             raise NotLeader(self.node.leader)
         a = a or {}
         data = request_to_bytes(a.get("client", 0), a.get("seq", 0), cmd)
-        index, ready = self.node.propose(data)
-        fut = asyncio.get_running_loop().create_future()
-        self.proposals[index] = (self.node.term, fut)
-        self.process(ready)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self.batch.append((data, fut))
+        if len(self.batch) == 1:
+            loop.call_soon(self._flush_batch)
         result = await asyncio.wait_for(fut, WAIT)
         if isinstance(result, dict) and "error" in result:
             raise t.ERRORS.get(result["error"], t.CoordError)(result["message"])
         return result
+
+    def _flush_batch(self) -> None:
+        """Group commit: the proposals of one event-loop turn become one Ready,
+        one log record and one fsync."""
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        if self.node.role is not Role.LEADER:
+            for _data, fut in batch:
+                if not fut.done():
+                    fut.set_exception(NotLeader(self.node.leader))
+            return
+        indexes, ready = self.node.propose_batch([data for data, _ in batch])
+        for index, (_data, fut) in zip(indexes, batch, strict=True):
+            self.proposals[index] = (self.node.term, fut)
+        self.process(ready)
 
     async def _confirmed(self) -> None:
         """Return once this node may answer a read linearizably."""
