@@ -24,7 +24,23 @@ class Client:
         self.master = master
         self.home = home
         self.fs = FileSystem(master, secret, user)
+        self._secret = secret
+        self._coord = None
         self._embedded = embedded
+
+    @property
+    def coord(self):
+        """A client of the cluster's coordination cell (see stackyard/coord/)."""
+        if self._coord is None:
+            from stackyard.coord.client import CoordClient
+            state = self.home.read_state() if self.home else None
+            addresses = [d["address"] for d in (state or {}).get("daemons", [])
+                         if d["role"] == "coord"]
+            if not addresses:
+                raise ClusterUnavailable("this cluster runs no coordination cell "
+                                         "(yard cluster up starts one; --coords 0 does not)")
+            self._coord = CoordClient(addresses, self._secret)
+        return self._coord
 
     def __repr__(self) -> str:
         kind = "embedded" if self._embedded else "cluster"
@@ -38,6 +54,9 @@ class Client:
 
     def close(self) -> None:
         self.fs.close()
+        if self._coord is not None:
+            self._coord.close()
+            self._coord = None
         if self._embedded is not None:
             self._embedded.down()
             shutil.rmtree(self._embedded.home.root, ignore_errors=True)
