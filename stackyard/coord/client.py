@@ -72,7 +72,7 @@ class CoordClient:
                     f"no leader of the coordination cell answered within {self.retry_seconds} s "
                     f"(last: {address}: {reply.get('message', code)})")
             if self.leader is None:
-                time.sleep(0.05 if len(tried) % len(self.addresses) else 0.2)
+                time.sleep(0.01 if len(tried) % len(self.addresses) else 0.05)
 
     # -- sessions --------------------------------------------------------------------
 
