@@ -119,3 +119,18 @@ def test_yard_coord_cli(cell):
     assert int(r.stdout) > 0
     status = y("coord", "status", check=True).stdout.decode()
     assert status.count("leader") == 1 and status.count("follower") == 2
+
+
+def test_five_replicas_survive_two_failures(make_cluster):
+    c = make_cluster(chunkservers=1, replication=1, coords=5)
+    z = CoordClient(c.cluster.coord_addresses(), Secret.load(c.home.secret_file))
+    for i in range(10):
+        z.create(f"/five{i}", b"x")
+    leader = c.cluster.wait_coord_leader()
+    other = next(a for a in c.cluster.coord_addresses() if a != leader)
+    c.kill(name_of(c, leader))
+    c.kill(name_of(c, other))
+    z.create("/after-two-failures", b"ok")           # 3 of 5 are still a quorum
+    assert [z.get(f"/five{i}")[0] for i in range(10)] == [b"x"] * 10
+    assert z.get("/after-two-failures")[0] == b"ok"
+    z.close()
