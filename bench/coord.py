@@ -128,6 +128,18 @@ def rate(clients: list, op, seconds: float) -> float:
     return sum(counts) / (time.monotonic() - t)
 
 
+def throughput(one, many: list, seconds: float) -> dict:
+    """set / get rates on /bench/n*, one client, then one thread per client of MANY
+    (kazoo's and ours share the calls used here: set(path, data), get(path))."""
+    data = b"x" * 100
+    return {
+        "writes/s, 1 client": rate([one], lambda c, i: c.set("/bench/n0", data), seconds),
+        "writes/s, 16 clients": rate(many, lambda c, i: c.set(f"/bench/n{i}", data), seconds),
+        "reads/s, 1 client": rate([one], lambda c, i: c.get("/bench/n0"), seconds),
+        "reads/s, 16 clients": rate(many, lambda c, i: c.get(f"/bench/n{i}"), seconds),
+    }
+
+
 def failover(write, kill_leader, restart, rounds: int = 3) -> float:
     """Median over ROUNDS of: kill -9 the leader, time until a write succeeds;
     then restart the killed server and let the cell settle."""
@@ -160,11 +172,7 @@ def bench_yard(seconds: float, root: Path) -> dict:
         for i in range(16):
             one.create(f"/bench/n{i}", b"")
         many = [make() for _ in range(16)]
-        data = b"x" * 100
-        out["writes/s, 1 client"] = rate([one], lambda c, i: c.set("/bench/n0", data), seconds)
-        out["writes/s, 16 clients"] = rate(many, lambda c, i: c.set(f"/bench/n{i}", data), seconds)
-        out["reads/s, 1 client"] = rate([one], lambda c, i: c.get("/bench/n0"), seconds)
-        out["reads/s, 16 clients"] = rate(many, lambda c, i: c.get(f"/bench/n{i}"), seconds)
+        out.update(throughput(one, many, seconds))
 
         def lock_cycle(c, i):
             with Lock(c, "/bench-lock"):
@@ -208,11 +216,7 @@ def bench_zookeeper(seconds: float, root: Path) -> dict:
         for i in range(16):
             one.ensure_path(f"/bench/n{i}")
         many = [make() for _ in range(16)]
-        data = b"x" * 100
-        out["writes/s, 1 client"] = rate([one], lambda c, i: c.set("/bench/n0", data), seconds)
-        out["writes/s, 16 clients"] = rate(many, lambda c, i: c.set(f"/bench/n{i}", data), seconds)
-        out["reads/s, 1 client"] = rate([one], lambda c, i: c.get("/bench/n0"), seconds)
-        out["reads/s, 16 clients"] = rate(many, lambda c, i: c.get(f"/bench/n{i}"), seconds)
+        out.update(throughput(one, many, seconds))
         lock = one.Lock("/bench-lock", "bench")
 
         def lock_cycle(c, i):
