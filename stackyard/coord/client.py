@@ -40,8 +40,49 @@ class CoordClient:
         # writes carry (client id, seq); a retry keeps its seq, so a write that
         # committed before a failover is not applied again
         self.client_id = secrets.randbits(62) + 1
+        self._served_by: str | None = None
+        self._watches: dict[tuple[str, str], object] = {}
+        self._local_events: list[dict] = []
+        self._rearming = False
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
+
+    # -- watches across failovers ----------------------------------------------------
+
+    def _arm(self, kind: str, path: str, state) -> None:
+        self._watches[(kind, path)] = state
+
+    def _rearm(self) -> None:
+        """A new leader knows nothing of our watches (they lived on the old one):
+        register them again, and report what changed meanwhile ourselves, as
+        ZooKeeper's client does on reconnect."""
+        if self._rearming:
+            return
+        self._rearming = True
+        try:
+            for (kind, path), before in list(self._watches.items()):
+                try:
+                    now = self._observe(kind, path)
+                except tree.NoNode:
+                    now = None
+                if now != before:
+                    self._watches.pop((kind, path), None)
+                    etype = ("created" if before is None else "deleted" if now is None
+                             else "children_changed" if kind == "children" else "data_changed")
+                    self._local_events.append({"type": etype, "path": path, "watch": kind})
+        finally:
+            self._rearming = False
+
+    def _observe(self, kind: str, path: str):
+        """Re-register a watch; the node's state that it watches (None: absent)."""
+        session = self.session or 0
+        if kind == "children":
+            r = self.call("children", path=path, watch=True, session=session, with_stat=True)
+            return r["stat"]["cversion"] if r["stat"] else None
+        if kind == "data":
+            return self.call("get", path=path, watch=True, session=session)["stat"]["mzxid"]
+        stat = self.call("exists", path=path, watch=True, session=session)
+        return stat["mzxid"] if stat else None
 
     def write(self, name: str, **args):
         with self._seq_lock:
@@ -60,7 +101,10 @@ class CoordClient:
             except errors.ClusterUnavailable as exc:
                 reply = {"ok": False, "code": "unreachable", "message": str(exc)}
             if reply["ok"]:
-                self.leader = address
+                changed = self._served_by not in (None, address)
+                self.leader = self._served_by = address
+                if changed:
+                    self._rearm()
                 return reply["result"]
             code = reply["code"]
             if code not in ("not_leader", "unreachable", "timeout"):
@@ -114,6 +158,8 @@ class CoordClient:
 
     def get(self, path: str, watch: bool = False) -> tuple[bytes, dict]:
         r = self.call("get", path=path, watch=watch, session=self.session or 0)
+        if watch:
+            self._arm("data", path, r["stat"]["mzxid"])
         return r["data"], r["stat"]
 
     def set(self, path: str, data: bytes, version: int = -1) -> dict:
@@ -123,14 +169,30 @@ class CoordClient:
         self.write("delete", path=path, version=version)
 
     def children(self, path: str, watch: bool = False) -> list[str]:
-        return self.call("children", path=path, watch=watch, session=self.session or 0)
+        if not watch:
+            return self.call("children", path=path, session=self.session or 0)
+        r = self.call("children", path=path, watch=True, session=self.session or 0,
+                      with_stat=True)
+        self._arm("children", path, r["stat"]["cversion"] if r["stat"] else None)
+        return r["children"]
 
     def exists(self, path: str, watch: bool = False) -> dict | None:
-        return self.call("exists", path=path, watch=watch, session=self.session or 0)
+        stat = self.call("exists", path=path, watch=watch, session=self.session or 0)
+        if watch:
+            self._arm("exists", path, stat["mzxid"] if stat else None)
+        return stat
 
     def events(self, wait: float = 0.0) -> list[dict]:
-        """Watch events for this session (one-shot watches), waiting up to WAIT s."""
-        return self.call("events", session=self.session or 0, wait=wait)
+        """Watch events for this session (one-shot watches), waiting up to WAIT s;
+        including those a failover would have lost (see _rearm)."""
+        got = self.call("events", session=self.session or 0, wait=0)
+        if not got and not self._local_events and wait:
+            got = self.call("events", session=self.session or 0, wait=wait)
+        got = self._local_events + got
+        self._local_events = []
+        for ev in got:
+            self._watches.pop((ev["watch"], ev["path"]), None)
+        return got
 
     def status(self, address: str) -> dict:
         reply = self.pool.call(address, "status")

@@ -270,10 +270,12 @@ class CoordServer:
         self._watch("exists", a["path"], a)
         return stat_to_wire(self.tree.exists(a["path"]))
 
-    async def children(self, a: dict) -> list[str]:
+    async def children(self, a: dict) -> list[str] | dict:
         await self._confirmed()
         names = self.tree.children(a["path"])
         self._watch("children", a["path"], a)
+        if a.get("with_stat"):
+            return {"children": names, "stat": stat_to_wire(self.tree.exists(a["path"]))}
         return names
 
     async def open_session(self, a: dict) -> dict:

@@ -134,3 +134,22 @@ def test_five_replicas_survive_two_failures(make_cluster):
     assert [z.get(f"/five{i}")[0] for i in range(10)] == [b"x"] * 10
     assert z.get("/after-two-failures")[0] == b"ok"
     z.close()
+
+
+def test_watch_survives_a_failover(cell):
+    """The watch lived on the old leader; the client re-arms it on the new one
+    and reports the change it would otherwise have missed."""
+    z = cell.coord
+    z.start_session()
+    assert z.exists("/later", watch=True) is None
+    z.create("/kids")
+    assert z.children("/kids", watch=True) == []
+    old = cell.cluster.wait_coord_leader()
+    cell.kill(name_of(cell, old))
+    other = cell.new_coord()
+    other.create("/later", b"made during the failover")
+    other.create("/kids/a")
+    events = wait_until(lambda: z.events(wait=1.0), 20, "the events")
+    assert {"type": "created", "path": "/later", "watch": "exists"} in events
+    assert {"type": "children_changed", "path": "/kids", "watch": "children"} in events
+    other.close()
