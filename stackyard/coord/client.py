@@ -19,6 +19,7 @@ import time
 
 from stackyard import errors
 from stackyard.coord import tree
+from stackyard.coord.wire import command_map
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
 
@@ -167,6 +168,11 @@ class CoordClient:
 
     def delete(self, path: str, version: int = -1) -> None:
         self.write("delete", path=path, version=version)
+
+    def multi(self, ops: list) -> list:
+        """Apply OPS (tree.Create / SetData / Delete / Check) all or none; their
+        results in order. The first failing op's error is raised, nothing applied."""
+        return self.write("multi", ops=[command_map(op) for op in ops])
 
     def children(self, path: str, watch: bool = False) -> list[str]:
         if not watch:

@@ -109,11 +109,6 @@ class Ready:
     restore: Snapshot | None = None      # the state machine must load this before `committed`
     reads: list[ReadState] = field(default_factory=list)
 
-    def empty(self) -> bool:
-        return not (self.hard_state or self.truncate_from is not None or self.entries
-                    or self.snapshot or self.messages or self.committed or self.restore
-                    or self.reads)
-
 
 @dataclass
 class Persisted:

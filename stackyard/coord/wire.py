@@ -43,17 +43,17 @@ def message_from_wire(d: dict) -> rt.Message:
     return cls(**d)
 
 
-def _command_map(cmd) -> dict:
+def command_map(cmd) -> dict:
     d = {"c": type(cmd).__name__}
     for f in dataclasses.fields(cmd):
         v = getattr(cmd, f.name)
-        d[f.name] = [_command_map(op) for op in v] if f.name == "ops" else v
+        d[f.name] = [command_map(op) for op in v] if f.name == "ops" else v
     return d
 
 
 def request_to_bytes(client: int, seq: int, cmd: tree.Command) -> bytes:
     """A log entry: the command and who asked (client id, request sequence)."""
-    return msgpack.packb({"client": client, "seq": seq, "cmd": _command_map(cmd)})
+    return msgpack.packb({"client": client, "seq": seq, "cmd": command_map(cmd)})
 
 
 def request_from_bytes(data: bytes) -> tuple[int, int, tree.Command]:

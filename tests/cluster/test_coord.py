@@ -153,3 +153,17 @@ def test_watch_survives_a_failover(cell):
     assert {"type": "created", "path": "/later", "watch": "exists"} in events
     assert {"type": "children_changed", "path": "/kids", "watch": "children"} in events
     other.close()
+
+
+def test_multi_applies_all_or_nothing(cell):
+    from stackyard.coord.tree import Check, Create, Delete, SetData
+    z = cell.coord
+    z.create("/m", b"0")
+    with pytest.raises(NoNode):
+        z.multi([Create("/m/a"), SetData("/m", b"1"), Delete("/m/missing")])
+    assert z.children("/m") == [] and z.get("/m")[0] == b"0"
+    results = z.multi([Create("/m/a"), Check("/m", 0), SetData("/m", b"1", version=0)])
+    assert results[0] == "/m/a" and results[2]["version"] == 1
+    with pytest.raises(BadVersion):
+        z.multi([Check("/m", 0), Delete("/m/a")])
+    assert z.children("/m") == ["a"]
