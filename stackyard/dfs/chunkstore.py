@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,11 @@ class ChunkStore:
         self.root.mkdir(parents=True, exist_ok=True)
         for tmp in self.root.glob("*/*.tmp"):
             tmp.unlink()
+        # handle -> (version, length): what the .meta files say, kept in memory
+        # so that heartbeats do not re-read every chunk's metadata. Writes finish
+        # in helper threads, hence the lock.
+        self._lock = threading.Lock()
+        self._index = {h: (v, n) for h, v, n in self._scan()}
 
     def _paths(self, handle: str) -> tuple[Path, Path]:
         check_handle(handle)
@@ -96,8 +102,19 @@ class ChunkStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        with self._lock:
+            self._index[handle] = (meta.version, meta.length)
 
     def report(self) -> list[tuple[str, int, int]]:
+        """(handle, version, length) of every replica here."""
+        with self._lock:
+            return [(h, v, n) for h, (v, n) in self._index.items()]
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            return sum(n for _v, n in self._index.values())
+
+    def _scan(self) -> list[tuple[str, int, int]]:
         out = []
         for meta_path in self.root.glob("*/*.meta"):
             handle = meta_path.stem
@@ -106,9 +123,6 @@ class ChunkStore:
                 if m is not None:
                     out.append((handle, m.version, m.length))
         return out
-
-    def used_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.glob("*/*.dat"))
 
     def disk_usage(self) -> tuple[int, int]:
         du = shutil.disk_usage(self.root)
@@ -146,6 +160,8 @@ class ChunkStore:
 
     def delete(self, handle: str) -> bool:
         data, meta = self._paths(handle)
+        with self._lock:
+            self._index.pop(handle, None)
         found = meta.exists()
         meta.unlink(missing_ok=True)
         data.unlink(missing_ok=True)

@@ -87,3 +87,18 @@ def test_verify_finds_a_flipped_byte_and_stale_reads_refused(tmp_path):
 def test_handle_pattern(bad):
     with pytest.raises(ValueError, match="not a chunk handle"):
         check_handle(bad)
+
+
+def test_report_kept_in_memory_matches_disk(tmp_path):
+    store = ChunkStore(tmp_path)
+    write(store, b"a" * 1000)
+    other = "00112233445566bb"
+    w = store.begin_write(other, 3, 0)
+    w.write(b"b" * 10)
+    w.finish()
+    store.rollback(H, 1, 500)
+    assert sorted(store.report()) == [(H, 1, 500), (other, 3, 10)]
+    assert store.used_bytes() == 510
+    store.delete(other)
+    assert store.report() == [(H, 1, 500)]
+    assert ChunkStore(tmp_path).report() == store.report()     # rebuilt from disk
