@@ -132,7 +132,7 @@ def main() -> None:
     args = ap.parse_args()
     size, chunk = parse_size(args.size), parse_size(args.chunk_size)
     root = Path(tempfile.mkdtemp(prefix="yard-bench-", dir=os.environ.get("BENCH_DIR")))
-    cluster = LocalCluster(Home.at(root), Settings(chunkservers=3, chunk_size=chunk, workers=0,
+    cluster = LocalCluster(Home.at(root), Settings(chunkservers=3, coords=0, chunk_size=chunk, workers=0,
                                                    heartbeat_interval=1.0, dead_after=30))
     cluster.up()
     rows = []
