@@ -200,7 +200,7 @@ class ChunkMap:
         if live and len(live) + len(pend) < want:
             taken = set(live) | set(pend) | (bad or set()) | {
                 sid for sid, hs in self.deleting.items() if handle in hs}
-            cands = [self._cand(s) for s in self.servers.values()
+            cands = [self.candidate(s) for s in self.servers.values()
                      if s.alive and s.server_id not in taken]
             if not cands and bad:
                 # nowhere else for a copy: clear the corrupt replicas so that
@@ -218,7 +218,7 @@ class ChunkMap:
                 actions.append(Replicate(t, handle, chunk.version, chunk.length, source.address))
         elif len(live) > want and not pend:
             for sid in placement.choose_excess(len(live) - want,
-                                               [self._cand(self.servers[s]) for s in live]):
+                                               [self.candidate(self.servers[s]) for s in live]):
                 actions.append(self._delete(sid, handle))
         if bad and len(live) >= want:
             for sid in bad:
@@ -286,5 +286,5 @@ class ChunkMap:
             s.chunks.discard(handle)
 
     @staticmethod
-    def _cand(s: Server) -> placement.Candidate:
+    def candidate(s: Server) -> placement.Candidate:
         return placement.Candidate(s.server_id, s.rack, s.used, s.free)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from stackyard import errors
 from stackyard.dfs.namespace import normalize
-from stackyard.dfs.streams import DfsReader, DfsWriter, http_client_reply
+from stackyard.dfs.streams import DfsReader, DfsWriter
 from stackyard.net.auth import Secret
-from stackyard.net.client import HttpPool
+from stackyard.net.client import HttpPool, raise_refusal
 
 Progress = Callable[[int], None]
 COPY_PIECE = 8 << 20
@@ -264,7 +264,7 @@ class FileSystem:
                     resp = self.pool.request(loc["address"], "GET", "/chunk/checksum", query)
                     body = resp.read()
                     if resp.status != 200:
-                        http_client_reply(resp.status, body, loc["address"])
+                        raise_refusal(resp.status, body, loc["address"])
                     outer.update(body)
                     break
                 except (errors.StackyardError, OSError) as exc:

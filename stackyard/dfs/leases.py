@@ -27,12 +27,23 @@ class Leases:
     def release(self, path: str) -> None:
         self._by_path.pop(path, None)
 
+    def _under(self, top: str) -> list[str]:
+        prefix = top.rstrip("/") + "/"
+        return [p for p in self._by_path if p == top or p.startswith(prefix)]
+
     def moved(self, src: str, dst: str) -> None:
         """A rename carries the leases of the files under SRC along."""
-        prefix = src.rstrip("/") + "/"
-        for path in list(self._by_path):
-            if path == src or path.startswith(prefix):
-                self._by_path[dst + path[len(src):]] = self._by_path.pop(path)
+        for path in self._under(src):
+            self._by_path[dst + path[len(src):]] = self._by_path.pop(path)
+
+    def release_tree(self, top: str) -> None:
+        """TOP and everything under it was deleted."""
+        for path in self._under(top):
+            del self._by_path[path]
+
+    def paths(self) -> list[str]:
+        """The files being written (every file under construction has a lease)."""
+        return list(self._by_path)
 
     def expired(self, now: float) -> list[tuple[str, str]]:
         return [(p, h) for p, (h, exp) in self._by_path.items() if exp < now]

@@ -175,7 +175,7 @@ class Master:
             raise ValueError(f"index: chunk {index} of {path} is full or does not exist")
         if chunk.version == 0:
             ids = placement.choose_targets(
-                node.replication, [ChunkMap._cand(s) for s in live], [], node.chunk_size,
+                node.replication, [ChunkMap.candidate(s) for s in live], [], node.chunk_size,
                 self.chunkmap.rng)
         else:
             ids = [s.server_id for s in self.chunkmap.locations(chunk.handle)
@@ -242,10 +242,7 @@ class Master:
         path = normalize(a["path"])
         check(self.ns, c, path, WRITE, parent=True)
         handles = self.mutate(ops.Delete(path, bool(a.get("recursive"))))
-        prefix = path.rstrip("/") + "/"
-        for p, _h in list(self.leases._by_path.items()):
-            if p == path or p.startswith(prefix):
-                self.leases.release(p)
+        self.leases.release_tree(path)
         self._deliver(self.chunkmap.forget_chunks(handles))
         return True
 
@@ -385,8 +382,11 @@ class Master:
             node = self.ns.lookup(path)
             if node is not None and not node.is_dir and node.holder == holder:
                 self.mutate(ops.Close(path, holder, now))
-        busy = {c.handle for f in self.ns.walk_files(self.ns.root) if f.holder
-                for c in f.chunks if c.length < f.chunk_size}
+        busy = set()        # chunks still being written: those of the leased files
+        for path in self.leases.paths():
+            f = self.ns.lookup(path)
+            if f is not None and not f.is_dir and f.holder:
+                busy.update(c.handle for c in f.chunks if c.length < f.chunk_size)
         self._deliver(self.chunkmap.tick(now, not self.in_safemode, busy))
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ import crc32c
 
 from stackyard import errors
 from stackyard.cluster.config import BLOCK
+from stackyard.net.client import raise_refusal
 
 log = logging.getLogger("stackyard.client")
 MAX_INFLIGHT = 2   # chunks a writer streams at once; memory: (1 + this) chunk buffers
@@ -47,7 +48,7 @@ class ChunkStream:
         if self.resp.status != 200:
             body = self.resp.read()
             try:
-                http_client_reply(self.resp.status, body, address)
+                raise_refusal(self.resp.status, body, address)
             finally:
                 self.fs.pool.drop(address)
         start = int(self.resp.headers["X-Yard-Start"])
@@ -94,12 +95,6 @@ class ChunkStream:
         if self.left or self.block:
             self.fs.pool.drop(self.address)   # unread body: the connection can't be reused
         self.resp.close()
-
-
-def http_client_reply(status: int, body: bytes, address: str) -> None:
-    from stackyard.net.client import decode_reply
-    decode_reply(status, body, address)
-    raise errors.RemoteError(f"{address} answered HTTP {status}")
 
 
 class DfsReader(io.RawIOBase):
@@ -190,16 +185,15 @@ class DfsReader(io.RawIOBase):
 
     def _refresh(self, i: int) -> None:
         """Ask the master again (new replicas, fresh tokens); wait out safe mode."""
+        failed = self._failed.get(self.chunks[i]["handle"], set())
         for _ in range(60):
             info = self.fs.call("locations", path=self.path)
-            chunks = [c for c in info["chunks"] if c["length"]]
-            if chunks[i]["locations"] and set(
-                    loc["address"] for loc in chunks[i]["locations"]) - self._failed.get(
-                    chunks[i]["handle"], set()) or not info["safemode"]:
+            chunk = [c for c in info["chunks"] if c["length"]][i]
+            untried = {loc["address"] for loc in chunk["locations"]} - failed
+            if untried or not info["safemode"]:
                 break
             self.fs.sleep(0.5)
-        self.chunks[i] = chunks[i]
-        self._failed[chunks[i]["handle"]] = set()
+        self.chunks[i] = chunk
 
     def _give_up_on(self, chunk: dict, corrupt: bool) -> None:
         address = self._stream.address if self._stream else getattr(self, "_current", None)
@@ -340,7 +334,7 @@ class DfsWriter(io.RawIOBase):
                     acked, failed = reply["acked"], reply["failed"]
                     last_error = reply.get("error")
                 else:
-                    http_client_reply(resp.status, body, members[0]["address"])
+                    raise_refusal(resp.status, body, members[0]["address"])
             except (errors.StackyardError, OSError, http.client.HTTPException) as exc:
                 self.fs.pool.drop(members[0]["address"])
                 last_error = exc

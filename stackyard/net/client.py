@@ -95,6 +95,12 @@ class HttpPool:
         self._conns().clear()
 
 
+def raise_refusal(status: int, data: bytes, address: str) -> None:
+    """A non-200 answer to a data request: raise the daemon's error (or RemoteError)."""
+    decode_reply(status, data, address)
+    raise errors.RemoteError(f"{address} answered HTTP {status}")
+
+
 def decode_reply(status: int, data: bytes, address: str) -> object:
     try:
         body = msgpack.unpackb(data) if data else None
