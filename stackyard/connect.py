@@ -73,6 +73,12 @@ def running_master(home: Home) -> str | None:
     return None
 
 
+def home_secret(home: str | os.PathLike | None = None) -> Secret | None:
+    """The secret file of the cluster home HOME, if there is one."""
+    path = Home.at(home).secret_file
+    return Secret.load(path) if os.path.exists(path) else None
+
+
 def connect(home: str | os.PathLike | None = None, master: str | None = None,
             secret: str | bytes | os.PathLike | Secret | None = None, user: str | None = None,
             embedded: bool = True) -> Client:

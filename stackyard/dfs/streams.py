@@ -39,9 +39,9 @@ MAX_INFLIGHT = 2   # chunks a writer streams at once; memory: (1 + this) chunk b
 class ChunkStream:
     """Verified bytes of one chunk from one replica, from a position onwards."""
 
-    def __init__(self, fs, chunk: dict, address: str, pos_in_chunk: int):
+    def __init__(self, fs, chunk: dict, address: str, pos_in_chunk: int, end_in_chunk: int):
         self.fs, self.chunk, self.address = fs, chunk, address
-        length = chunk["length"] - pos_in_chunk
+        length = end_in_chunk - pos_in_chunk
         query = {"handle": chunk["handle"], "offset": pos_in_chunk, "length": length,
                  "version": chunk["version"], "token": chunk["token"]}
         self.resp = fs.pool.request(address, "GET", "/chunk/read", query)
@@ -91,8 +91,12 @@ class ChunkStream:
         self.pos += n
         return n
 
+    @property
+    def exhausted(self) -> bool:
+        return not self.left and not self.block
+
     def close(self) -> None:
-        if self.left or self.block:
+        if self.left:
             self.fs.pool.drop(self.address)   # unread body: the connection can't be reused
         self.resp.close()
 
@@ -103,6 +107,7 @@ class DfsReader(io.RawIOBase):
         self.fs, self.path = fs, path
         self._load_locations()
         self._pos = 0
+        self._end: int | None = None     # a pread's end: streams stop there
         self._stream: ChunkStream | None = None
         self._failed: dict[str, set[str]] = {}   # handle -> replica addresses that failed
 
@@ -138,17 +143,11 @@ class DfsReader(io.RawIOBase):
         i = bisect.bisect_right(self.offsets, self._pos) - 1
         chunk = self.chunks[i]
         want = min(len(view), chunk["offset"] + chunk["length"] - self._pos)
-        done = 0
         for _attempt in range(8):
             try:
-                stream = self._stream_for(i, chunk)
-                while done < want:
-                    n = stream.readinto(view[done:want])
-                    if n == 0:
-                        break
-                    done += n
-                self._pos += done
-                return done
+                n = self._stream_for(i, chunk).readinto(view[:want])
+                self._pos += n
+                return n
             except errors.CorruptDataError as exc:
                 log.warning("%s", exc)
                 self._give_up_on(chunk, corrupt=True)
@@ -156,17 +155,35 @@ class DfsReader(io.RawIOBase):
                 log.info("replica %s of %s failed: %s", self._stream and self._stream.address,
                          chunk["handle"], exc)
                 self._give_up_on(chunk, corrupt=False)
-            if done:
-                self._pos += done
-                return done
             chunk = self.chunks[i]
         raise errors.CorruptDataError(5, f"Could not obtain chunk {chunk['handle']}: "
                                          "no replica could serve it", self.path)
 
+    def pread(self, offset: int, length: int) -> bytes:
+        """LENGTH bytes from OFFSET (fewer past the end of the file). Only that
+        range is asked of the chunkservers, so a small read of a big file
+        costs a small transfer."""
+        end = min(offset + length, self.length)
+        if offset >= end:
+            return b""
+        out = bytearray(end - offset)
+        view = memoryview(out)
+        self.seek(offset)
+        self._end, got = end, 0
+        try:
+            while got < len(out):
+                n = self.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+        finally:
+            self._end = None
+        return bytes(out) if got == len(out) else bytes(out[:got])
+
     def _stream_for(self, i: int, chunk: dict) -> ChunkStream:
         pos_in_chunk = self._pos - chunk["offset"]
         s = self._stream
-        if s is not None and s.chunk is chunk and s.pos == pos_in_chunk:
+        if s is not None and s.chunk is chunk and s.pos == pos_in_chunk and not s.exhausted:
             return s
         self._drop_stream()
         failed = self._failed.setdefault(chunk["handle"], set())
@@ -180,7 +197,10 @@ class DfsReader(io.RawIOBase):
                 raise errors.CorruptDataError(5, f"Could not obtain chunk {chunk['handle']}: "
                                                  "no live replica", self.path)
         self._current = replicas[0]
-        self._stream = ChunkStream(self.fs, chunk, replicas[0], pos_in_chunk)
+        end_in_chunk = chunk["length"]
+        if self._end is not None:
+            end_in_chunk = min(end_in_chunk, self._end - chunk["offset"])
+        self._stream = ChunkStream(self.fs, chunk, replicas[0], pos_in_chunk, end_in_chunk)
         return self._stream
 
     def _refresh(self, i: int) -> None:
