@@ -70,6 +70,28 @@ def daemon(role, config_path) -> None:
     exit_with(guarded("daemon", lambda: run(role, config_path)))
 
 
+@main.command("token")
+@click.option("--user", default=None, help="Whom the token names (default: you).")
+@click.option("--lifetime", type=float, default=24 * 3600.0, show_default=True,
+              help="Seconds the token is good for.")
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def token(user, lifetime, home) -> None:
+    """Print a delegation token for WebHDFS clients (delegation=TOKEN), as
+    Hadoop's `hdfs fetchdt`. It is signed with the cluster secret."""
+    def show() -> None:
+        import getpass
+        import os
+
+        from stackyard.cluster.home import Home
+        from stackyard.net.auth import Secret
+        if lifetime <= 0:
+            raise ValueError(f"--lifetime: must be positive, got {lifetime}")
+        h = Home.at(home)
+        who = user or os.environ.get("STACKYARD_USER") or getpass.getuser()
+        click.echo(Secret.load(h.secret_file).delegation_token(who, lifetime))
+    exit_with(guarded("token", show))
+
+
 @main.command("fsck")
 @click.argument("path", default="/")
 @click.option("-files", "--files", "show_files", is_flag=True, help="List every file.")

@@ -30,6 +30,7 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.cluster.config import BLOCK, ChunkserverConfig
 from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
+from stackyard.dfs.webhdfs_data import WebHdfsData
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import Secret
 from stackyard.net.server import error_response, make_app, rpc, serve
@@ -58,6 +59,7 @@ class Chunkserver:
         self.app.router.add_post("/rpc/info", rpc(lambda _a: self.info()))
         self.app.router.add_get("/status", self.handle_status)
         self.app.router.add_get("/metrics", self.handle_metrics)
+        WebHdfsData(self.secret, cfg.master).install(self.app)
 
     @staticmethod
     def _server_id(data_dir: Path) -> str:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from stackyard.cluster.config import MasterConfig
 from stackyard.dfs.master import Master
+from stackyard.dfs.webhdfs import WebHdfsMaster
 from stackyard.net.auth import Secret
 from stackyard.net.server import make_app, rpc, serve
 from stackyard.web import pages
@@ -29,6 +30,7 @@ class MasterDaemon:
         self.app.router.add_get("/status", self.status)
         self.app.router.add_get("/browse", self.browse)
         self.app.router.add_get("/metrics", self.metrics)
+        WebHdfsMaster(self.master).install(self.app)
 
     async def status(self, _request: web.Request) -> web.Response:
         return web.Response(text=pages.master_page(self.master.rpc_cluster({})),

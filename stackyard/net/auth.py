@@ -126,3 +126,28 @@ class Secret:
         except ValueError:
             return "malformed chunk access token"
         return "chunk access token expired" if expired else None
+
+    # -- delegation tokens (WebHDFS) ------------------------------------------
+
+    def delegation_token(self, user: str, lifetime: float, now: float | None = None) -> str:
+        """A token naming USER that any daemon of the cluster accepts until it
+        expires: what a WebHDFS client passes as `delegation=`. URL-safe."""
+        expiry = int((time.time() if now is None else now) + lifetime)
+        name = base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
+        return f"{name}.{expiry}.{self.mac(f'delegation:{user}:{expiry}')}"
+
+    def check_delegation_token(self, token: str, now: float | None = None
+                               ) -> tuple[str | None, str | None]:
+        """(user, None) if TOKEN is good, else (None, why not)."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None, "malformed delegation token"
+        name, expiry, sig = parts
+        try:
+            user = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
+            expired = int(expiry) < (time.time() if now is None else now)
+        except (ValueError, UnicodeDecodeError):
+            return None, "malformed delegation token"
+        if not hmac.compare_digest(self.mac(f"delegation:{user}:{expiry}"), sig):
+            return None, "invalid delegation token (signed with another secret?)"
+        return (None, "delegation token expired") if expired else (user, None)

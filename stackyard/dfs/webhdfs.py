@@ -1,0 +1,326 @@
+"""WebHDFS, Hadoop's REST protocol, on the master: `/webhdfs/v1/<path>?op=...`.
+
+Metadata operations are answered here, with the JSON bodies of Hadoop's
+WebHDFS documentation. Data operations (OPEN, CREATE, APPEND and
+GETFILECHECKSUM) are redirected (307) to a chunkserver, which does the work
+as a DFS client (webhdfs_data.py): to one holding the first chunk asked for
+when reading, to the emptiest live one when writing. So existing WebHDFS
+clients (fsspec's `webhdfs`, the `hdfs` package, curl) work unchanged.
+
+Authentication, as Hadoop's with a shared secret instead of Kerberos:
+- `delegation=TOKEN`: a token from `yard token` or GETDELEGATIONTOKEN (it
+  names the user and expires), or the cluster secret itself;
+- or the secret in an `Authorization` header: Basic (the user name is the
+  caller), Bearer, or a signed `Yard` request. The caller is then
+  `user.name=` if given, else the cluster's superuser.
+A redirect carries a fresh delegation token for the same user, since HTTP
+clients drop the Authorization header when they follow a redirect to
+another host. Errors are Hadoop's `RemoteException` bodies and statuses.
+"""
+
+from __future__ import annotations
+
+import base64
+import grp
+import json
+import pwd
+import random
+import struct
+from urllib.parse import quote, urlencode
+
+from aiohttp import web
+
+from stackyard import errors
+from stackyard.dfs.namespace import normalize
+from stackyard.net.auth import Secret
+
+REDIRECT_TOKEN_LIFETIME = 3600.0   # covers a long upload through one redirect
+TOKEN_LIFETIME = 24 * 3600.0       # Hadoop's delegation-token renew interval
+
+
+class UnsupportedOperation(ValueError):
+    pass
+
+
+# -- identity -------------------------------------------------------------------
+
+def identify(secret: Secret, request: web.Request, default_user: str) -> str:
+    """The user a WebHDFS request acts as; AuthError if it proves nothing."""
+    q = request.query
+    token = q.get("delegation")
+    if token:
+        if secret.matches(token.encode()):
+            return q.get("user.name") or default_user
+        user, reason = secret.check_delegation_token(token)
+        if reason:
+            raise errors.AuthError(f"authentication failed: {reason}")
+        return user
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise errors.AuthError("authentication required: pass delegation=<token> "
+                               "(see `yard token`) or the cluster secret in an Authorization header")
+    reason = secret.check_header(request.method, request.path_qs, header)
+    if reason:
+        raise errors.AuthError(f"authentication failed: {reason}")
+    if header.lower().startswith("basic "):
+        basic_user = base64.b64decode(header.split(" ", 1)[1]).decode().partition(":")[0]
+        return q.get("user.name") or basic_user or default_user
+    return q.get("user.name") or default_user
+
+
+def unix_groups(user: str) -> list[str]:
+    """USER's groups on this host, as HDFS's shell-based group mapping."""
+    try:
+        primary = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    except KeyError:
+        primary = None
+    groups = [g.gr_name for g in grp.getgrall() if user in g.gr_mem]
+    return ([primary] if primary else []) + [g for g in groups if g != primary]
+
+
+# -- bodies ---------------------------------------------------------------------
+
+_EXCEPTIONS = [  # (python class, Hadoop exception, java class, status); first match wins
+    (errors.AuthError, "SecurityException", "java.lang.SecurityException", 401),
+    (FileNotFoundError, "FileNotFoundException", "java.io.FileNotFoundException", 404),
+    (FileExistsError, "FileAlreadyExistsException",
+     "org.apache.hadoop.fs.FileAlreadyExistsException", 403),
+    (errors.DirectoryNotEmptyError, "PathIsNotEmptyDirectoryException",
+     "org.apache.hadoop.fs.PathIsNotEmptyDirectoryException", 403),
+    (NotADirectoryError, "ParentNotDirectoryException",
+     "org.apache.hadoop.fs.ParentNotDirectoryException", 403),
+    (PermissionError, "AccessControlException",
+     "org.apache.hadoop.security.AccessControlException", 403),
+    (errors.LeaseHeldError, "AlreadyBeingCreatedException",
+     "org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException", 403),
+    (errors.SafeModeError, "SafeModeException",
+     "org.apache.hadoop.hdfs.server.namenode.SafeModeException", 403),
+    (UnsupportedOperation, "UnsupportedOperationException",
+     "java.lang.UnsupportedOperationException", 400),
+    (ValueError, "IllegalArgumentException", "java.lang.IllegalArgumentException", 400),
+    (OSError, "IOException", "java.io.IOException", 403),
+    (errors.StackyardError, "IOException", "java.io.IOException", 403),
+]
+
+
+def remote_exception(exc: BaseException) -> web.Response:
+    name, java, status = next(
+        ((n, j, s) for cls, n, j, s in _EXCEPTIONS if isinstance(exc, cls)),
+        ("RuntimeException", "java.lang.RuntimeException", 500))
+    if isinstance(exc, FileNotFoundError) and exc.filename and \
+            exc.strerror in (None, "No such file or directory"):
+        message = f"File does not exist: {exc.filename}"
+    elif isinstance(exc, OSError) and exc.strerror and exc.filename and \
+            exc.filename in exc.strerror:
+        message = exc.strerror
+    else:
+        message = errors.describe(exc)
+    body = {"RemoteException": {"exception": name, "javaClassName": java, "message": message}}
+    return web.json_response(body, status=status)
+
+
+def file_status(st: dict, suffix: str) -> dict:
+    is_dir = st["type"] == "directory"
+    ms = int(st["mtime"] * 1000)
+    return {"accessTime": 0 if is_dir else ms, "blockSize": st["chunk_size"],
+            "childrenNum": st.get("children", 0), "group": st["group"], "length": st["length"],
+            "modificationTime": ms, "owner": st["owner"], "pathSuffix": suffix,
+            "permission": f"{st['mode']:o}", "replication": st["replication"],
+            "storagePolicy": 0, "type": "DIRECTORY" if is_dir else "FILE"}
+
+
+def checksum_body(algorithm_hex: tuple[str, str], chunk_size: int) -> dict:
+    """Hadoop's MD5MD5CRC32FileChecksum: bytesPerCRC, crcPerBlock, then the MD5."""
+    _algorithm, digest = algorithm_hex
+    per_crc = 64 * 1024
+    raw = struct.pack(">iq", per_crc, chunk_size // per_crc) + bytes.fromhex(digest)
+    return {"FileChecksum": {"algorithm": f"MD5-of-{chunk_size // per_crc}MD5-of-{per_crc}CRC32C",
+                             "bytes": raw.hex(), "length": len(raw)}}
+
+
+def boolean(value: str | None, name: str, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() not in ("true", "false"):
+        raise ValueError(f'Invalid value for webhdfs parameter "{name}": "{value}" '
+                         "is not a boolean")
+    return value.lower() == "true"
+
+
+def number(value: str | None, name: str, default: int | None = None, base: int = 10) -> int | None:
+    if value is None or value == "":
+        return default
+    try:
+        n = int(value, base)
+    except ValueError:
+        raise ValueError(f'Invalid value for webhdfs parameter "{name}": "{value}"') from None
+    if n < 0:
+        raise ValueError(f'Invalid value for webhdfs parameter "{name}": "{value}" is negative')
+    return n
+
+
+def request_path(request: web.Request) -> str:
+    return normalize("/" + request.match_info.get("path", "").lstrip("/"))
+
+
+def no_such_op(method: str, op: str) -> ValueError:
+    kind = {"GET": "GetOpParam", "PUT": "PutOpParam", "POST": "PostOpParam",
+            "DELETE": "DeleteOpParam"}.get(method, "HttpOpParam")
+    return ValueError(f'Invalid value for webhdfs parameter "op": No enum constant '
+                      f"org.apache.hadoop.hdfs.web.resources.{kind}.Op.{op or 'NULL'}")
+
+
+# -- the master's side ----------------------------------------------------------
+
+class WebHdfsMaster:
+    """Routes /webhdfs/v1 on the master. The master core is called directly,
+    on the event loop, as the msgpack RPCs call it."""
+
+    DATA_OPS = {("GET", "OPEN"), ("PUT", "CREATE"), ("POST", "APPEND"),
+                ("GET", "GETFILECHECKSUM")}
+
+    def __init__(self, master):
+        self.master = master
+        self.secret: Secret = master.secret
+        self.meta = {
+            ("GET", "GETFILESTATUS"): self.getfilestatus,
+            ("GET", "LISTSTATUS"): self.liststatus,
+            ("GET", "GETCONTENTSUMMARY"): self.getcontentsummary,
+            ("GET", "GETHOMEDIRECTORY"): self.gethomedirectory,
+            ("GET", "GETDELEGATIONTOKEN"): self.getdelegationtoken,
+            ("PUT", "MKDIRS"): self.mkdirs,
+            ("PUT", "RENAME"): self.rename,
+            ("PUT", "SETREPLICATION"): self.setreplication,
+            ("PUT", "SETPERMISSION"): self.setpermission,
+            ("PUT", "SETOWNER"): self.setowner,
+            ("DELETE", "DELETE"): self.delete,
+        }
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_route("*", "/webhdfs/v1{path:.*}", self.handle)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            user = identify(self.secret, request, self.master.superuser)
+            op = request.query.get("op", "").upper()
+            path = request_path(request)
+            if (request.method, op) in self.DATA_OPS:
+                return self.redirect(request, op, path, user)
+            handler = self.meta.get((request.method, op))
+            if handler is None:
+                raise no_such_op(request.method, op)
+            result = handler(path, request.query, {"user": user, "groups": unix_groups(user)})
+        except Exception as exc:   # every failure becomes a RemoteException body
+            return remote_exception(exc)
+        if result is None:
+            return web.Response(status=200)
+        return web.json_response(result)
+
+    # metadata
+
+    def _stat(self, path: str, who: dict) -> dict:
+        return self.master.rpc_stat({**who, "path": path})
+
+    def getfilestatus(self, path, q, who):
+        return {"FileStatus": file_status(self._stat(path, who), "")}
+
+    def liststatus(self, path, q, who):
+        entries = self.master.rpc_list({**who, "path": path})
+        if self._stat(path, who)["type"] == "file":
+            return {"FileStatuses": {"FileStatus": [file_status(entries[0], "")]}}
+        return {"FileStatuses": {"FileStatus": [file_status(e, e["name"]) for e in entries]}}
+
+    def getcontentsummary(self, path, q, who):
+        self._stat(path, who)
+        du = self.master.rpc_du({**who, "path": path})
+        return {"ContentSummary": {"directoryCount": du["directories"], "fileCount": du["files"],
+                                   "length": du["length"], "quota": -1,
+                                   "spaceConsumed": du["space"], "spaceQuota": -1,
+                                   "typeQuota": {}}}
+
+    def gethomedirectory(self, path, q, who):
+        return {"Path": f"/user/{who['user']}"}
+
+    def getdelegationtoken(self, path, q, who):
+        return {"Token": {"urlString": self.secret.delegation_token(who["user"], TOKEN_LIFETIME)}}
+
+    def mkdirs(self, path, q, who):
+        mode = number(q.get("permission"), "permission", 0o755, base=8)
+        self.master.rpc_mkdir({**who, "path": path, "parents": True, "mode": mode})
+        return {"boolean": True}
+
+    def rename(self, path, q, who):
+        dst = q.get("destination")
+        if not dst or not dst.startswith("/"):
+            raise ValueError('Invalid value for webhdfs parameter "destination": '
+                             f'"{dst or ""}" is not an absolute path')
+        try:
+            self.master.rpc_rename({**who, "src": path, "dst": dst})
+        except (FileNotFoundError, FileExistsError):
+            return {"boolean": False}   # as HDFS's rename(): false, not an exception
+        return {"boolean": True}
+
+    def delete(self, path, q, who):
+        recursive = boolean(q.get("recursive"), "recursive")
+        if path == "/":
+            return {"boolean": False}
+        try:
+            self.master.rpc_delete({**who, "path": path, "recursive": recursive})
+        except FileNotFoundError:
+            return {"boolean": False}
+        return {"boolean": True}
+
+    def setreplication(self, path, q, who):
+        n = number(q.get("replication"), "replication", self.master.cfg.default_replication)
+        if self._stat(path, who)["type"] == "directory":
+            return {"boolean": False}
+        self.master.rpc_setrep({**who, "path": path, "replication": n})
+        return {"boolean": True}
+
+    def setpermission(self, path, q, who):
+        mode = number(q.get("permission"), "permission", 0o755, base=8)
+        self.master.rpc_chmod({**who, "path": path, "mode": mode})
+
+    def setowner(self, path, q, who):
+        owner, group = q.get("owner"), q.get("group")
+        if not owner and not group:
+            raise ValueError("Both owner and group are empty")
+        self.master.rpc_chown({**who, "path": path, "owner": owner, "group": group})
+
+    # data: checked here, done by a chunkserver
+
+    def redirect(self, request: web.Request, op: str, path: str, user: str) -> web.Response:
+        who = {"user": user, "groups": unix_groups(user)}
+        q = request.query
+        if op == "CREATE":
+            overwrite = boolean(q.get("overwrite"), "overwrite")
+            existing = self.master.ns.lookup(path)
+            if existing is not None and (existing.is_dir or not overwrite):
+                kind = "directory" if existing.is_dir else "file"
+                raise FileExistsError(17, f"{path} already exists as a {kind}", path)
+            address = self._emptiest_server()
+        else:
+            st = self._stat(path, who)
+            if st["type"] != "file":
+                raise FileNotFoundError(2, f"Path is not a file: {path}", path)
+            offset = number(q.get("offset"), "offset", 0) if op == "OPEN" else 0
+            chunks = self.master.rpc_locations({**who, "path": path, "offset": offset,
+                                                "length": 1})["chunks"]
+            holders = [loc["address"] for c in chunks for loc in c["locations"]]
+            address = random.choice(holders) if holders else self._emptiest_server()
+        params = {k: v for k, v in q.items() if k not in ("delegation", "user.name", "op",
+                                                          "noredirect")}
+        params = {"op": op, **params, "namenoderpcaddress": request.host,
+                  "delegation": self.secret.delegation_token(user, REDIRECT_TOKEN_LIFETIME)}
+        location = f"http://{address}/webhdfs/v1{quote(path)}?{urlencode(params)}"
+        if boolean(q.get("noredirect"), "noredirect"):
+            return web.Response(text=json.dumps({"Location": location}),
+                                content_type="application/json")
+        return web.Response(status=307, headers={"Location": location})
+
+    def _emptiest_server(self) -> str:
+        live = [s for s in self.master.chunkmap.servers.values() if s.alive]
+        if not live:
+            raise errors.ClusterUnavailable("no live chunkserver to serve the data")
+        best = max(s.free for s in live)
+        return random.choice([s for s in live if s.free >= best * 0.9]).address
