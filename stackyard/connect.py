@@ -26,6 +26,7 @@ class Client:
         self.fs = FileSystem(master, secret, user)
         self._secret = secret
         self._coord = None
+        self._engine = None
         self._embedded = embedded
 
     @property
@@ -42,6 +43,20 @@ class Client:
             self._coord = CoordClient(addresses, self._secret)
         return self._coord
 
+    @property
+    def engine(self):
+        """A client of the cluster's job scheduler (see stackyard/compute/)."""
+        if self._engine is None:
+            from stackyard.compute.client import EngineClient
+            state = self.home.read_state() if self.home else None
+            addresses = [d["address"] for d in (state or {}).get("daemons", [])
+                         if d["role"] == "scheduler"]
+            if not addresses:
+                raise ClusterUnavailable("this cluster runs no job scheduler "
+                                         "(yard cluster up starts one; --workers 0 does not)")
+            self._engine = EngineClient(addresses[0], self._secret)
+        return self._engine
+
     def __repr__(self) -> str:
         kind = "embedded" if self._embedded else "cluster"
         return f"<stackyard.Client {kind} master={self.master}>"
@@ -57,6 +72,9 @@ class Client:
         if self._coord is not None:
             self._coord.close()
             self._coord = None
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if self._embedded is not None:
             self._embedded.down()
             shutil.rmtree(self._embedded.home.root, ignore_errors=True)
@@ -102,7 +120,8 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
         raise ClusterUnavailable(f"no cluster is running under {h.root} (start one with "
                                  "`yard cluster up`)")
     cluster = LocalCluster(Home.at(tempfile.mkdtemp(prefix="stackyard-embedded-")),
-                           Settings(chunkservers=3, coords=0, heartbeat_interval=1.0, dead_after=10.0))
+                           Settings(chunkservers=3, coords=0, workers=2, heartbeat_interval=1.0,
+                                    dead_after=10.0))
     state = cluster.up()
     client = Client(state["master"], Secret.load(cluster.home.secret_file), user,
                     home=cluster.home, embedded=cluster)

@@ -27,9 +27,9 @@ def up(home: str | None, **settings) -> int:
     console.print(table)
     console.print(f"Master status page: http://{state['master']}/status "
                   f"(log in with any user name and the secret in {h.secret_file})")
-    if settings.get("workers"):
-        console.print(f"Workers: {settings['workers']} recorded; the job engine is not part of "
-                      "this release yet, so no worker was started.")
+    sched = [d["address"] for d in state["daemons"] if d["role"] == "scheduler"]
+    if sched:
+        console.print(f"Scheduler (jobs, stages, tasks): http://{sched[0]}/status")
     return 0
 
 

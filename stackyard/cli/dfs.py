@@ -39,12 +39,27 @@ class Shell:
             return p
         return p if p.startswith("/") else posixpath.join(f"/user/{self.fs.user}", p)
 
-    def each(self, items: list[str], fn: Callable[[str], None]) -> None:
+    def each(self, items: list[str], fn: Callable[[str], None], dfs: bool = True) -> None:
+        """FN on each item; a DFS item with *, ? or [...] on each path it matches."""
         for item in items:
             try:
-                fn(item)
+                targets = self.expand(item) if dfs else [item]
             except EXPECTED as exc:
                 self.status = fail(self.verb, exc)
+                continue
+            for target in targets:
+                try:
+                    fn(target)
+                except EXPECTED as exc:
+                    self.status = fail(self.verb, exc)
+
+    def expand(self, item: str) -> list[str]:
+        if not any(c in item for c in "*?["):
+            return [item]
+        matches = self.fs.glob(self.path(item))
+        if not matches:
+            raise FileNotFoundError(2, "No such file or directory", item)
+        return matches
 
     def out(self, text: str = "") -> None:
         click.echo(text)
@@ -78,7 +93,7 @@ def ls(sh: Shell, opts: set, args: list[str]) -> None:
 
 @verb("-mkdir", flags="p", usage="-mkdir [-p] path ...")
 def mkdir(sh: Shell, opts: set, args: list[str]) -> None:
-    sh.each(args, lambda p: sh.fs.mkdir(sh.path(p), parents="p" in opts))
+    sh.each(args, lambda p: sh.fs.mkdir(sh.path(p), parents="p" in opts), dfs=False)
 
 
 @verb("-put", "-copyFromLocal", flags="f", usage="-put [-f] localsrc ... dst")
@@ -97,7 +112,7 @@ def put(sh: Shell, opts: set, args: list[str]) -> None:
         import os
         with transfer_progress(f"put {os.path.basename(src)}", os.path.getsize(src)) as tick:
             sh.fs.put(src, dst, overwrite="f" in opts, progress=tick)
-    sh.each(srcs, one)
+    sh.each(srcs, one, dfs=False)
 
 
 @verb("-get", "-copyToLocal", flags="f", usage="-get [-f] src ... localdst")
@@ -303,7 +318,7 @@ def touchz(sh: Shell, _opts: set, args: list[str]) -> None:
         if sh.fs.exists(path) and sh.fs.stat(path)["length"]:
             raise FileExistsError(17, "Not a zero-length file", path)
         sh.fs.open(path, "wb").close()
-    sh.each(_need(args, 1), one)
+    sh.each(_need(args, 1), one, dfs=False)
 
 
 @verb("-test", flags="e d f s z", usage="-test -[defsz] path")

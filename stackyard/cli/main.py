@@ -24,7 +24,7 @@ def cluster() -> None:
 @click.option("--coords", type=int, default=3, show_default=True,
               help="Replicas of the coordination cell (0, 1, 3 or 5).")
 @click.option("--workers", type=int, default=2, show_default=True,
-              help="Job-engine workers (the engine is not built yet: recorded only).")
+              help="Job-engine workers (0: no scheduler either).")
 @click.option("--chunk-size", default="64m", show_default=True, help="e.g. 1m, 64m")
 @click.option("--replication", type=int, default=3, show_default=True)
 @click.option("--dead-after", type=float, default=30.0, show_default=True,
@@ -61,7 +61,8 @@ def cluster_status(home) -> None:
 
 
 @main.command("daemon")
-@click.argument("role", type=click.Choice(["master", "chunkserver", "coord"]))
+@click.argument("role", type=click.Choice(["master", "chunkserver", "coord", "scheduler",
+                                          "worker"]))
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="TOML file with the daemon's settings.")
 def daemon(role, config_path) -> None:
@@ -119,12 +120,14 @@ def dfs(args, home) -> None:
     exit_with(run(list(args), home))
 
 
-def _add_coord() -> None:
+def _add_groups() -> None:
     from stackyard.cli.coord import coord
+    from stackyard.cli.mr import mr
     main.add_command(coord)
+    main.add_command(mr)
 
 
-_add_coord()
+_add_groups()
 
 if __name__ == "__main__":
     main()

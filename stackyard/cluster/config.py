@@ -114,7 +114,50 @@ class CoordConfig:
         return out
 
 
-ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig}
+@dataclass
+class SchedulerConfig:
+    data_dir: str
+    secret_file: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    addr_file: str = ""
+    worker_dead_after: float = 10.0    # Hadoop waits 10 min; a laptop cluster wants less
+    speculative_slowdown: float = 1.5  # a backup once a task runs 1.5x its peers' median
+    speculative_min_seconds: float = 2.0  # ... and at least this long
+
+    def validate(self) -> SchedulerConfig:
+        _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds")
+        _port(self)
+        return self
+
+
+@dataclass
+class WorkerConfig:
+    data_dir: str                      # map outputs (the shuffle) and task scratch space
+    scheduler: str                     # host:port of the scheduler
+    master: str                        # host:port of the DFS master, for tasks
+    secret_file: str
+    name: str = ""                     # "": host:port
+    host: str = "127.0.0.1"
+    port: int = 0
+    addr_file: str = ""
+    slots: int = 0                     # concurrent tasks; 0: this machine's cores
+    chunkserver: str = ""              # host:port of the chunkserver beside it (locality)
+    heartbeat_interval: float = 0.5    # also sent at once when a task ends
+
+    def validate(self) -> WorkerConfig:
+        _positive(self, "heartbeat_interval")
+        for name in ("scheduler", "master"):
+            if ":" not in getattr(self, name):
+                raise ValueError(f"{name}: must be host:port")
+        if self.slots < 0:
+            raise ValueError(f"slots: must be 0 (= cores) or more, got {self.slots}")
+        _port(self)
+        return self
+
+
+ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig,
+         "scheduler": SchedulerConfig, "worker": WorkerConfig}
 
 
 def _positive(cfg, *names: str) -> None:

@@ -18,6 +18,12 @@ def run(role: str, config_path: str) -> None:
     elif role == "coord":
         from stackyard.coord.server import CoordServer
         service = CoordServer(cfg)
+    elif role == "scheduler":
+        from stackyard.compute.scheduler import SchedulerDaemon
+        service = SchedulerDaemon(cfg)
+    elif role == "worker":
+        from stackyard.compute.worker import WorkerDaemon
+        service = WorkerDaemon(cfg)
     else:
         from stackyard.dfs.chunkserver import Chunkserver
         service = Chunkserver(cfg)

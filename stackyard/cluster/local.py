@@ -10,7 +10,15 @@ import time
 from dataclasses import dataclass
 
 from stackyard.cluster import process
-from stackyard.cluster.config import ChunkserverConfig, CoordConfig, MasterConfig, MiB, dump
+from stackyard.cluster.config import (
+    ChunkserverConfig,
+    CoordConfig,
+    MasterConfig,
+    MiB,
+    SchedulerConfig,
+    WorkerConfig,
+    dump,
+)
 from stackyard.cluster.home import Home
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
@@ -21,7 +29,10 @@ class Settings:
     chunkservers: int = 3
     coords: int = 3                   # replicas of the coordination cell (0, 1, 3 or 5)
     coord_snapshot_entries: int = 5000
-    workers: int = 2
+    workers: int = 2                  # job-engine workers (0: no scheduler either)
+    worker_slots: int = 0             # tasks per worker; 0: this machine's cores
+    worker_dead_after: float = 10.0
+    speculative_min_seconds: float = 2.0
     chunk_size: int = 64 * MiB
     replication: int = 3
     dead_after: float = 30.0
@@ -84,9 +95,10 @@ class LocalCluster:
         for i in range(1, s.chunkservers + 1):
             name = f"chunkserver-{i}"
             if not h.conf(name).exists():
+                # a fixed port: workers beside it name it for data locality
                 dump(ChunkserverConfig(
                     data_dir=str(h.data(name)), master=master, secret_file=str(h.secret_file),
-                    host=s.host, addr_file=str(h.addr_file(name)),
+                    host=s.host, port=free_port(s.host), addr_file=str(h.addr_file(name)),
                     rack=f"/rack{(i - 1) % s.racks + 1}" if s.racks else "/default-rack",
                     heartbeat_interval=s.heartbeat_interval, report_interval=s.report_interval,
                     scan_interval=s.scan_interval,
@@ -102,6 +114,27 @@ class LocalCluster:
                                  addr_file=str(h.addr_file(n)),
                                  snapshot_entries=s.coord_snapshot_entries).validate(), h.conf(n))
         daemons += [{"name": n, "role": "coord"} for n in names]
+        if s.workers:
+            if not h.conf("scheduler").exists():
+                dump(SchedulerConfig(
+                    data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
+                    host=s.host, port=free_port(s.host), addr_file=str(h.addr_file("scheduler")),
+                    worker_dead_after=s.worker_dead_after,
+                    speculative_min_seconds=s.speculative_min_seconds).validate(),
+                    h.conf("scheduler"))
+            daemons.append({"name": "scheduler", "role": "scheduler"})
+            sched = _read_toml(h.conf("scheduler"))
+            for i in range(1, s.workers + 1):
+                name = f"worker-{i}"
+                beside = f"chunkserver-{(i - 1) % s.chunkservers + 1}"
+                if not h.conf(name).exists():
+                    cs = _read_toml(h.conf(beside))
+                    dump(WorkerConfig(
+                        data_dir=str(h.data(name)), scheduler=f"{sched['host']}:{sched['port']}",
+                        master=master, secret_file=str(h.secret_file), name=name, host=s.host,
+                        addr_file=str(h.addr_file(name)), slots=s.worker_slots,
+                        chunkserver=f"{cs['host']}:{cs['port']}").validate(), h.conf(name))
+                daemons.append({"name": name, "role": "worker"})
         for d in daemons:
             d.update(config=str(h.conf(d["name"])), log=str(h.log(d["name"])), pid=0, address="")
         return daemons
@@ -120,6 +153,8 @@ class LocalCluster:
             for d in daemons:
                 self.start(d, state)
             self.wait_live(self.settings.chunkservers, timeout)
+            if self.settings.workers:
+                self.wait_workers(self.settings.workers, timeout)
             if self.settings.coords:
                 self.wait_coord_leader(timeout)
         except BaseException:
@@ -217,6 +252,24 @@ class LocalCluster:
         finally:
             pool.close()
         raise TimeoutError(f"the coordination cell elected no leader within {timeout} s")
+
+    def wait_workers(self, n: int, timeout: float = 60.0) -> None:
+        """Until the scheduler counts N live workers."""
+        state = self.home.read_state()
+        address = next(d["address"] for d in state["daemons"] if d["role"] == "scheduler")
+        pool = HttpPool(Secret.load(self.home.secret_file), timeout=5)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if sum(w["alive"] for w in pool.call(address, "workers")) >= n:
+                        return
+                except Exception:
+                    pass
+                time.sleep(0.05)
+        finally:
+            pool.close()
+        raise TimeoutError(f"the scheduler did not see {n} live workers within {timeout} s")
 
     def wait_live(self, n: int, timeout: float = 60.0) -> None:
         """Until the master counts N live chunkservers and is out of safe mode."""

@@ -13,11 +13,13 @@ raises them; see stackyard/errors.py.
 
 from __future__ import annotations
 
+import fnmatch
 import getpass
 import grp
 import hashlib
 import io
 import os
+import posixpath
 import shutil
 import socket
 import time
@@ -125,6 +127,26 @@ class FileSystem:
                     out.extend(self.ls(e["path"], detail=True, recursive=True))
             entries = out
         return entries if detail else [e["path"] for e in entries]
+
+    def glob(self, pattern: str) -> list[str]:
+        """The existing paths PATTERN matches (*, ?, [...] within a name), sorted."""
+        paths = ["/"]
+        for part in dfs_path(pattern).strip("/").split("/"):
+            if not part:
+                continue
+            matched = []
+            for base in paths:
+                if any(c in part for c in "*?["):
+                    try:
+                        entries = self.ls(base)
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue
+                    matched += [e["path"] for e in entries
+                                if e["path"] != base and fnmatch.fnmatchcase(e["name"], part)]
+                else:
+                    matched.append(posixpath.join(base, part))
+            paths = matched
+        return sorted(p for p in paths if self.exists(p))
 
     def mkdir(self, path: str, parents: bool = True, mode: int = 0o755) -> bool:
         return self.call("mkdir", path=dfs_path(path), parents=parents, mode=mode)

@@ -196,6 +196,9 @@ class DfsReader(io.RawIOBase):
             if not replicas:
                 raise errors.CorruptDataError(5, f"Could not obtain chunk {chunk['handle']}: "
                                                  "no live replica", self.path)
+        prefer = getattr(self.fs, "prefer", None)
+        if prefer:     # a task reads the replica beside its worker first
+            replicas.sort(key=lambda address: address != prefer)
         self._current = replicas[0]
         end_in_chunk = chunk["length"]
         if self._end is not None:

@@ -1,0 +1,64 @@
+"""One task attempt, in its own process: `python -m stackyard.compute.runner DIR`.
+
+Reads DIR/task.msgpack (written by the worker), unpickles the job's program
+from the payload, runs `program.run_task(ctx)` and writes DIR/result.msgpack:
+{"state": "succeeded" | "failed", "counters", "error" (the user's traceback),
+"fetch_failed": [stage, task] when a map output could not be fetched}.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import msgpack
+
+
+def die_with_parent() -> None:
+    """A worker killed -9 cannot kill its tasks; they notice they were orphaned
+    and take their process group (streaming commands too) down with them."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="orphan-watch").start()
+
+
+def main(adir: str) -> int:
+    die_with_parent()
+    d = Path(adir)
+    task = msgpack.unpackb((d / "task.msgpack").read_bytes())
+    from stackyard.compute.context import CommitDenied, FetchFailed, TaskContext
+    ctx = TaskContext(task, d)
+    result: dict
+    try:
+        import cloudpickle
+        with open(task["payload"], "rb") as f:
+            program = cloudpickle.load(f)
+        program.run_task(ctx)
+        result = {"state": "succeeded", "counters": ctx.counters}
+    except CommitDenied as exc:     # another attempt of the task commits: not a failure
+        result = {"state": "failed", "killed": True, "error": str(exc), "counters": ctx.counters}
+    except FetchFailed as exc:
+        result = {"state": "failed", "error": str(exc), "fetch_failed": [exc.stage, exc.task],
+                  "counters": ctx.counters}
+    except BaseException:  # the user's error, whatever it is, goes back to the driver
+        result = {"state": "failed", "error": traceback.format_exc(), "counters": ctx.counters}
+    finally:
+        ctx.close()
+    tmp = d / "result.msgpack.tmp"
+    tmp.write_bytes(msgpack.packb(result, default=str))
+    os.replace(tmp, d / "result.msgpack")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

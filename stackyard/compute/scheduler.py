@@ -1,0 +1,181 @@
+"""The scheduler daemon: SchedulerCore behind HTTP.
+
+RPCs (msgpack, signed like every other call):
+    submit {spec, payload}        -> {"job": id}     payload: opaque bytes, never unpickled here
+    payload {job}                 -> bytes           for workers, once per job
+    heartbeat {worker, address, chunkserver, slots, reports, running}
+                                  -> {"launch", "kill", "cleanup"}
+    status {job} / jobs {}        -> summaries
+    map_outputs {job, stage}      -> where a stage's outputs are, for reducers
+    commit {attempt}              -> bool, the output-commit permission
+    kill {job}
+Pages: /status (jobs), /job?id= (stages, tasks, attempts), /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import OrderedDict
+
+from aiohttp import web
+
+from stackyard.cluster.config import SchedulerConfig
+from stackyard.compute.sched_core import RUNNING, SchedulerCore
+from stackyard.net.auth import Secret
+from stackyard.net.server import make_app, rpc, serve
+from stackyard.web import engine_pages, pages
+
+log = logging.getLogger("stackyard.scheduler")
+KEEP_FINISHED = 200        # finished jobs remembered for status pages
+
+
+class SchedulerDaemon:
+    def __init__(self, cfg: SchedulerConfig):
+        self.cfg = cfg
+        self.secret = Secret.load(cfg.secret_file)
+        self.core = SchedulerCore(dead_after=cfg.worker_dead_after,
+                                  speculative_slowdown=cfg.speculative_slowdown,
+                                  speculative_min_seconds=cfg.speculative_min_seconds)
+        self.payloads: OrderedDict[str, bytes] = OrderedDict()
+        self.changed = asyncio.Event()
+        self.app = make_app(self.secret)
+        for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
+                     "commit", "kill", "workers", "detail"):
+            self.app.router.add_post(f"/rpc/{name}", rpc(getattr(self, f"rpc_{name}")))
+        self.app.router.add_get("/", self.page_status)
+        self.app.router.add_get("/status", self.page_status)
+        self.app.router.add_get("/job", self.page_job)
+        self.app.router.add_get("/metrics", self.metrics)
+
+    # -- RPCs -------------------------------------------------------------------
+
+    def rpc_submit(self, a: dict) -> dict:
+        payload = a["payload"]
+        if not isinstance(payload, bytes):
+            raise ValueError("payload: must be bytes")
+        job_id = time.strftime("job_%Y%m%d%H%M%S_") + uuid.uuid4().hex[:6]
+        job = self.core.submit(job_id, a["spec"], time.monotonic())
+        self.payloads[job_id] = payload
+        log.info("job %s (%s) submitted by %s: %s", job_id, job.name, job.user,
+                 ", ".join(f"{s.name}[{len(s.tasks)}]" for s in job.stages))
+        self._forget_old()
+        return {"job": job_id}
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self.core.jobs.values() if j.state != RUNNING]
+        for job in finished[:max(0, len(finished) - KEEP_FINISHED)]:
+            del self.core.jobs[job.id]
+            self.payloads.pop(job.id, None)
+            for stage in job.stages:
+                for t in stage.tasks:
+                    for at in t.attempts:
+                        self.core.attempts.pop(at.id, None)
+
+    def rpc_payload(self, a: dict) -> bytes:
+        try:
+            return self.payloads[a["job"]]
+        except KeyError:
+            raise FileNotFoundError(2, "no such job", a["job"]) from None
+
+    def rpc_heartbeat(self, a: dict) -> dict:
+        out = self.core.heartbeat(a["worker"], a["address"], a.get("chunkserver", ""),
+                                  int(a["slots"]), a.get("reports") or [],
+                                  a.get("running") or [], time.monotonic())
+        if a.get("reports"):
+            self._changed()
+        return out
+
+    def _job(self, job_id: str):
+        job = self.core.jobs.get(job_id)
+        if job is None:
+            raise FileNotFoundError(2, "no such job", job_id)
+        return job
+
+    async def rpc_status(self, a: dict) -> dict:
+        """The job's summary; with `wait`, first wait up to that many seconds
+        for something to change (a long poll, so progress displays are live)."""
+        job = self._job(a["job"])
+        wait = float(a.get("wait") or 0)
+        if wait and job.state == RUNNING:
+            try:
+                await asyncio.wait_for(self.changed.wait(), min(wait, 30.0))
+            except TimeoutError:
+                pass
+        return self.core.summary(job)
+
+    def rpc_detail(self, a: dict) -> list[dict]:
+        """Every task of the job with its attempts (worker, state, backup or not)."""
+        return self.core.detail(self._job(a["job"]))
+
+    def rpc_jobs(self, _a: dict) -> list[dict]:
+        return [self.core.summary(j) for j in self.core.jobs.values()]
+
+    def rpc_workers(self, _a: dict) -> list[dict]:
+        now = time.monotonic()
+        return [{"name": w.name, "address": w.address, "chunkserver": w.chunkserver,
+                 "slots": w.slots, "running": len(w.running), "alive": w.alive,
+                 "last_seen": round(now - w.last_seen, 1)} for w in self.core.workers.values()]
+
+    def rpc_map_outputs(self, a: dict) -> dict:
+        self._job(a["job"])
+        return self.core.map_outputs(a["job"], int(a["stage"]))
+
+    def rpc_commit(self, a: dict) -> bool:
+        return self.core.commit(a["attempt"])
+
+    def rpc_kill(self, a: dict) -> bool:
+        self._job(a["job"])
+        self.core.kill_job(a["job"], time.monotonic())
+        self._changed()
+        return True
+
+    def _changed(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    # -- pages ------------------------------------------------------------------
+
+    async def page_status(self, _request: web.Request) -> web.Response:
+        return web.Response(text=engine_pages.scheduler_page(self.rpc_jobs({}), self.rpc_workers({})),
+                            content_type="text/html")
+
+    async def page_job(self, request: web.Request) -> web.Response:
+        job = self.core.jobs.get(request.query.get("id", ""))
+        if job is None:
+            return web.Response(text=pages.error_page(request.query.get("id", ""),
+                                                      FileNotFoundError("no such job")),
+                                content_type="text/html", status=404)
+        return web.Response(text=engine_pages.job_page(self.core.summary(job), self.core.detail(job)),
+                            content_type="text/html")
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        jobs = list(self.core.jobs.values())
+        workers = list(self.core.workers.values())
+        values = {"jobs_running": sum(j.state == RUNNING for j in jobs),
+                  "jobs_total": len(jobs),
+                  "workers_live": sum(w.alive for w in workers),
+                  "workers_dead": sum(not w.alive for w in workers),
+                  "slots_total": sum(w.slots for w in workers if w.alive),
+                  "slots_busy": sum(len(w.running) for w in workers if w.alive)}
+        return web.Response(text=pages.prometheus("stackyard_scheduler", values),
+                            content_type="text/plain")
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.cfg.worker_dead_after / 4))
+            lost = self.core.tick(time.monotonic())
+            for name in lost:
+                log.warning("worker %s lost: its running tasks and map outputs are re-queued", name)
+            if lost:
+                self._changed()
+
+    async def run(self) -> None:
+        async def started(_address: str) -> None:
+            asyncio.create_task(self.tick_loop())
+
+        await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)

@@ -1,0 +1,140 @@
+"""The sort-based shuffle (Hadoop's): the map side and the reduce side.
+
+Map side: each (key, value) goes to its partition's bucket in memory. When
+the estimated size of what is held passes the sort buffer's limit, every
+bucket is sorted by key, run through the combiner, and spilled to one run
+file (per-partition segments plus an index). At the end the runs are merged
+per partition into one output file with an index of (offset, length) per
+partition, which the worker serves to reducers.
+
+Reduce side: the segment of its partition is fetched from every map output
+to local files, the sorted runs are merged lazily (heapq.merge holds one
+frame per run), and records are grouped by key for the reducer. Memory stays
+bounded whatever the input size: a frame per run, a buffer per map task.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import os
+import pickle
+from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
+from pathlib import Path
+
+from stackyard.compute.records import read_records, write_batches
+
+KEY = itemgetter(0)
+SAMPLE_EVERY = 64      # records between two size samples
+OVERHEAD = 120         # bytes of Python objects around a pickled (key, value)
+
+# A combiner takes one partition's records sorted by key and returns fewer of
+# them (also sorted): per-key functions are grouped into one by the caller, and
+# a streaming combiner is one process per spill, not one per key.
+Combiner = Callable[[Iterator[tuple]], Iterable[tuple]]
+
+
+def group_sorted(records: Iterable[tuple]) -> Iterator[tuple[object, Iterator]]:
+    for key, group in itertools.groupby(records, key=KEY):
+        yield key, (v for _, v in group)
+
+
+def combine(records: Iterable[tuple], combiner: Combiner | None, counters: dict) -> Iterator[tuple]:
+    if combiner is None:
+        return iter(records)
+    return _counted(combiner(_counted(records, counters, "combine_input_records")), counters,
+                    "combine_output_records")
+
+
+def _counted(records, counters, name):
+    n = 0
+    for r in records:
+        n += 1
+        yield r
+    counters[name] = counters.get(name, 0) + n
+
+
+class MapOutputBuffer:
+    def __init__(self, directory: Path, partitions: int, partitioner: Callable[[object, int], int],
+                 limit: int, combiner: Combiner | None, counters: dict):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.partitions, self.partitioner = partitions, partitioner
+        self.limit, self.combiner, self.counters = limit, combiner, counters
+        self.buckets: list[list] = [[] for _ in range(partitions)]
+        self.held = 0
+        self.avg = 64.0
+        self.runs: list[tuple[Path, list[tuple[int, int]]]] = []
+
+    def add(self, key, value) -> None:
+        p = self.partitioner(key, self.partitions) if self.partitions > 1 else 0
+        if not 0 <= p < self.partitions:
+            raise ValueError(f"partitioner returned {p} for key {key!r}: must be in "
+                             f"0..{self.partitions - 1}")
+        self.buckets[p].append((key, value))
+        self.held += 1
+        if self.held % SAMPLE_EVERY == 0:
+            self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
+            if self.held * self.avg > self.limit:
+                self.spill()
+
+    def spill(self) -> None:
+        if not self.held:
+            return
+        path = self.dir / f"spill{len(self.runs)}.data"
+        self.runs.append((path, self._write(path, (sorted(b, key=KEY) for b in self.buckets),
+                                            self.combiner)))
+        self.buckets = [[] for _ in range(self.partitions)]
+        self.held = 0
+
+    def _write(self, path: Path, per_partition: Iterable[Iterable[tuple]],
+               combiner: Combiner | None) -> list[tuple[int, int]]:
+        index = []
+        with open(path, "wb", buffering=1 << 20) as out:
+            for records in per_partition:
+                start = out.tell()
+                counted = _counted(combine(records, combiner, self.counters), self.counters,
+                                   "spilled_records")
+                write_batches(out, counted)
+                index.append((start, out.tell() - start))
+        return index
+
+    def close(self) -> tuple[Path, list[tuple[int, int]]]:
+        """Merge everything into `out.data`; write `out.index`; return both."""
+        final = self.dir / "out.data"
+        if not self.runs:
+            index = self._write(final, (sorted(b, key=KEY) for b in self.buckets), self.combiner)
+        else:
+            self.spill()
+            files = [open(p, "rb") for p, _ in self.runs]
+            try:
+                def merged(p: int) -> Iterator[tuple]:
+                    streams = []
+                    for f, (_, idx) in zip(files, self.runs, strict=True):
+                        f.seek(idx[p][0])
+                        streams.append(read_records(f, idx[p][1]))
+                    return heapq.merge(*streams, key=KEY)
+                # each run's reader must be drained before the next partition seeks it,
+                # which the sequential partition loop guarantees
+                index = self._write(final, (merged(p) for p in range(self.partitions)),
+                                    self.combiner if len(self.runs) >= 3 else None)
+            finally:
+                for f in files:
+                    f.close()
+            for p, _ in self.runs:
+                os.unlink(p)
+        self.buckets = []
+        (self.dir / "out.index").write_text(json.dumps(index))
+        return final, index
+
+
+def merge_segments(paths: list[Path]) -> Iterator[tuple]:
+    """The records of sorted segment files, merged lazily into one sorted stream."""
+    files = [open(p, "rb", buffering=1 << 20) for p in paths]
+    try:
+        yield from heapq.merge(*(read_records(f) for f in files), key=KEY)
+    finally:
+        for f in files:
+            f.close()

@@ -1,0 +1,241 @@
+"""The worker daemon: task slots, each a child process; the shuffle server.
+
+It heartbeats to the scheduler with the attempts that ended since the last
+one and the ones still running, and starts what the answer hands it (a
+heartbeat goes out at once when a task ends, so slots do not idle). Each
+attempt runs as `python -m stackyard.compute.runner DIR` in its own process
+group, so a kill takes the user's subprocesses too (streaming commands).
+
+The job's code reaches the worker as opaque bytes from the scheduler and is
+only unpickled by the runner, after the request that carried it passed the
+cluster-secret check. Map outputs stay on this worker's disk and are served
+to reducers by `GET /shuffle`.
+
+Layout: DATA_DIR/jobs/JOB/payload.bin, DATA_DIR/jobs/JOB/ATTEMPT/{task.msgpack,
+result.msgpack, task.log, out.data, out.index}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import msgpack
+from aiohttp import web
+
+from stackyard import errors
+from stackyard.cluster.config import WorkerConfig
+from stackyard.net.aio import AioClient
+from stackyard.net.auth import Secret
+from stackyard.net.server import error_response, make_app, serve
+from stackyard.web import engine_pages, pages
+
+log = logging.getLogger("stackyard.worker")
+_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+def safe_id(value: str, what: str) -> str:
+    if not value or not set(value) <= _ID_CHARS or len(value) > 120:
+        raise ValueError(f"{what}: not a valid id: {value!r}")
+    return value
+
+
+class WorkerDaemon:
+    def __init__(self, cfg: WorkerConfig):
+        self.cfg = cfg
+        self.secret = Secret.load(cfg.secret_file)
+        self.slots = cfg.slots or os.cpu_count() or 1
+        self.root = Path(cfg.data_dir) / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.client = AioClient(self.secret)
+        self.address = ""
+        self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.reports: list[dict] = []
+        self.killed: set[str] = set()
+        self.wake = asyncio.Event()
+        self.beat_lock = asyncio.Lock()
+        self.finished = 0
+        self.app = make_app(self.secret)
+        self.app.router.add_get("/shuffle", self.handle_shuffle)
+        self.app.router.add_get("/", self.page)
+        self.app.router.add_get("/status", self.page)
+        self.app.router.add_get("/metrics", self.metrics)
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name or self.address
+
+    # -- heartbeats ---------------------------------------------------------------
+
+    async def heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.cfg.heartbeat_interval)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+            try:
+                await self.heartbeat()
+            except errors.StackyardError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                await asyncio.sleep(self.cfg.heartbeat_interval)
+            except Exception:
+                log.exception("heartbeat failed")
+                await asyncio.sleep(self.cfg.heartbeat_interval)
+
+    async def heartbeat(self) -> None:
+        async with self.beat_lock:
+            reports, self.reports = self.reports, []
+            try:
+                reply = await self.client.call(
+                    self.cfg.scheduler, "heartbeat", worker=self.name, address=self.address,
+                    chunkserver=self.cfg.chunkserver, slots=self.slots, reports=reports,
+                    running=list(self.procs))
+            except BaseException:
+                self.reports = reports + self.reports   # not delivered: send them again
+                raise
+            for aid in reply["kill"]:
+                self.kill(aid)
+            for job in reply["cleanup"]:
+                asyncio.create_task(self.cleanup(job))
+            for assignment in reply["launch"]:
+                await self.launch(assignment)
+
+    # -- attempts -------------------------------------------------------------------
+
+    async def launch(self, a: dict) -> None:
+        job, aid = safe_id(a["job"], "job"), safe_id(a["attempt"], "attempt")
+        jobdir = self.root / job
+        adir = jobdir / aid
+        adir.mkdir(parents=True, exist_ok=True)
+        payload = jobdir / "payload.bin"
+        try:
+            if not payload.exists():
+                data = await self.client.call(self.cfg.scheduler, "payload", job=job)
+                tmp = jobdir / f"payload.{aid}.tmp"
+                tmp.write_bytes(data)
+                os.replace(tmp, payload)
+        except (errors.StackyardError, OSError) as exc:
+            self.reports.append({"attempt": aid, "state": "failed", "killed": True,
+                                 "error": f"worker {self.name} could not get the job's code: {exc}"})
+            self.wake.set()
+            return
+        (adir / "task.msgpack").write_bytes(msgpack.packb({
+            **a, "master": self.cfg.master, "scheduler": self.cfg.scheduler,
+            "secret_file": str(Path(self.cfg.secret_file).resolve()),
+            "chunkserver": self.cfg.chunkserver, "worker": self.name,
+            "worker_address": self.address, "payload": str(payload)}))
+        logf = open(adir / "task.log", "ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "stackyard.compute.runner", str(adir),
+                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=asyncio.subprocess.STDOUT,
+                cwd=str(adir), start_new_session=True)
+        finally:
+            logf.close()
+        self.procs[aid] = proc
+        log.info("started %s (pid %d)", aid, proc.pid)
+        asyncio.create_task(self.reap(aid, proc, adir))
+
+    async def reap(self, aid: str, proc: asyncio.subprocess.Process, adir: Path) -> None:
+        code = await proc.wait()
+        self.procs.pop(aid, None)
+        self.finished += 1
+        if aid in self.killed:
+            self.killed.discard(aid)
+            return          # the scheduler already counts it as killed
+        result_file = adir / "result.msgpack"
+        if result_file.exists():
+            result = msgpack.unpackb(result_file.read_bytes())
+        else:
+            tail = ""
+            try:
+                tail = (adir / "task.log").read_text(errors="replace")[-2000:]
+            except OSError:
+                pass
+            result = {"state": "failed",
+                      "error": f"task process exited with code {code} without a result\n{tail}"}
+        result["attempt"] = aid
+        log.info("%s %s", aid, result["state"])
+        self.reports.append(result)
+        self.wake.set()
+
+    def kill(self, aid: str) -> None:
+        proc = self.procs.get(aid)
+        if proc is None:
+            return
+        self.killed.add(aid)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        log.info("killed %s", aid)
+
+    async def cleanup(self, job: str) -> None:
+        await asyncio.sleep(1.0)    # let reducers of a just-finished job complete fetches
+        shutil.rmtree(self.root / safe_id(job, "job"), ignore_errors=True)
+
+    # -- shuffle -----------------------------------------------------------------------
+
+    async def handle_shuffle(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        try:
+            adir = self.root / safe_id(q.get("job", ""), "job") / safe_id(q.get("attempt", ""),
+                                                                        "attempt")
+            index = json.loads((adir / "out.index").read_text())
+            p = int(q["partition"])
+            if not 0 <= p < len(index):
+                raise ValueError(f"partition: {p} out of range 0..{len(index) - 1}")
+            offset, length = index[p]
+            f = open(adir / "out.data", "rb")
+        except FileNotFoundError:
+            return error_response(FileNotFoundError(2, "no such map output here", q.get("attempt")))
+        except (ValueError, KeyError, OSError) as exc:
+            return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
+        with f:
+            f.seek(offset)
+            resp = web.StreamResponse(headers={"Content-Length": str(length),
+                                               "Content-Type": "application/octet-stream"})
+            await resp.prepare(request)
+            left = length
+            while left:
+                piece = await asyncio.to_thread(f.read, min(1 << 20, left))
+                if not piece:
+                    break
+                await resp.write(piece)
+                left -= len(piece)
+            await resp.write_eof()
+            return resp
+
+    # -- pages -------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        return {"name": self.name, "address": self.address, "scheduler": self.cfg.scheduler,
+                "chunkserver": self.cfg.chunkserver, "slots": self.slots,
+                "running": sorted(self.procs), "finished": self.finished}
+
+    async def page(self, _request: web.Request) -> web.Response:
+        return web.Response(text=engine_pages.worker_page(self.info()), content_type="text/html")
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(text=pages.prometheus("stackyard_worker", {
+            "slots": self.slots, "running": len(self.procs), "finished_total": self.finished}),
+            content_type="text/plain")
+
+    async def run(self) -> None:
+        async def started(address: str) -> None:
+            self.address = address
+            asyncio.create_task(self.heartbeat_loop())
+
+        try:
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+        finally:
+            for aid in list(self.procs):
+                self.kill(aid)
+            await self.client.close()

@@ -1,0 +1,17 @@
+"""MapReduce on the job engine: `Job` (Python), `StreamingJob` (Hadoop
+Streaming's contract), and the input / output formats."""
+
+from stackyard.compute.client import JobFailed
+from stackyard.mapreduce.formats import (
+    KeyValueInput,
+    PickleInput,
+    PickleOutput,
+    Split,
+    TextInput,
+    TextOutput,
+)
+from stackyard.mapreduce.job import Job, JobResult
+from stackyard.mapreduce.streaming import StreamingJob
+
+__all__ = ["Job", "JobResult", "JobFailed", "StreamingJob", "TextInput", "KeyValueInput",
+           "PickleInput", "TextOutput", "PickleOutput", "Split"]

@@ -1,0 +1,165 @@
+"""Input and output formats: how a job's input becomes splits and records,
+and how its records become files in the output directory.
+
+Splits follow DFS chunks (Hadoop's FileInputFormat with the block size as
+split size): each split names the chunkservers holding it, so the scheduler
+can run its map task beside one. A line crossing a split boundary belongs
+to the split where it starts: a split other than the first skips through
+its first newline, and every split reads on past its end to finish its last
+line (Hadoop's LineRecordReader).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from stackyard.compute.records import read_records, write_batches
+
+READ_BUFFER = 4 << 20
+
+
+@dataclass(frozen=True)
+class Split:
+    path: str
+    offset: int
+    length: int
+    hosts: tuple[str, ...] = ()
+
+
+def input_files(fs, paths: str | list[str]) -> list[dict]:
+    """The files PATHS name: files as they are, directories' files (not
+    recursing, skipping names starting with _ or ., as Hadoop), globs."""
+    out = []
+    for path in [paths] if isinstance(paths, str) else list(paths):
+        if any(c in path for c in "*?["):
+            parent = posixpath.dirname(path) or "/"
+            matches = [e for e in fs.ls(parent)
+                       if fnmatch.fnmatchcase(e["name"], posixpath.basename(path))]
+            if not matches:
+                raise FileNotFoundError(2, "Input Pattern matches 0 files", path)
+            out += [e for e in matches if e["type"] == "file"]
+            continue
+        st = fs.stat(path)
+        if st["type"] == "file":
+            out.append(st)
+        else:
+            out += [e for e in fs.ls(path) if e["type"] == "file"
+                    and not e["name"].startswith(("_", "."))]
+    return out
+
+
+class InputFormat:
+    splittable = True
+
+    def splits(self, fs, paths) -> list[Split]:
+        out = []
+        for f in input_files(fs, paths):
+            if not f["length"] or not self.splittable:
+                locs = fs.chunk_locations(f["path"], 0, 1) if f["length"] else []
+                out.append(Split(f["path"], 0, f["length"], tuple(locs[0].hosts) if locs else ()))
+                continue
+            for c in fs.chunk_locations(f["path"]):
+                out.append(Split(f["path"], c.offset, c.length, tuple(c.hosts)))
+        return out
+
+    def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
+        raise NotImplementedError
+
+
+class TextInput(InputFormat):
+    """(byte offset, line) per line, without the line ending; UTF-8."""
+
+    def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
+        for pos, raw in _lines(fs, split, counters):
+            yield pos, raw.rstrip(b"\r\n").decode("utf-8", "replace")
+
+
+class KeyValueInput(InputFormat):
+    """(key, value) from `key<TAB>value` lines (Hadoop's KeyValueTextInputFormat);
+    a line without a tab is (line, "")."""
+
+    def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
+        for _pos, raw in _lines(fs, split, counters):
+            key, _, value = raw.rstrip(b"\r\n").decode("utf-8", "replace").partition("\t")
+            yield key, value
+
+
+def _lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, bytes]]:
+    end = split.offset + split.length
+    with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
+        pos = split.offset
+        if pos:
+            f.seek(pos)
+            pos += len(f.readline())     # the previous split owns this line
+        start = pos
+        for line in f:
+            if pos > end:
+                break
+            yield pos, line
+            pos += len(line)
+        counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
+
+
+class PickleInput(InputFormat):
+    """The records of files written by PickleOutput (whole files: not split)."""
+    splittable = False
+
+    def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
+        with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
+            yield from read_records(f)
+            counters["bytes_read"] = counters.get("bytes_read", 0) + f.tell()
+
+
+class OutputFormat:
+    def write(self, f, records: Iterable[tuple], counters: dict) -> None:
+        raise NotImplementedError
+
+
+class TextOutput(OutputFormat):
+    """`key<TAB>value` lines (Hadoop's TextOutputFormat); a None key or value
+    is left out with its tab."""
+
+    def write(self, f, records: Iterable[tuple], counters: dict) -> None:
+        out = io.TextIOWrapper(f, encoding="utf-8", newline="\n", write_through=False)
+        n = 0
+        for key, value in records:
+            if value is None:
+                out.write(f"{key}\n")
+            elif key is None:
+                out.write(f"{value}\n")
+            else:
+                out.write(f"{key}\t{value}\n")
+            n += 1
+        out.flush()
+        out.detach()
+        counters["output_records"] = counters.get("output_records", 0) + n
+
+
+class PickleOutput(OutputFormat):
+    """Framed pickled (key, value) records: what PickleInput reads back, any
+    Python values intact (for chaining jobs)."""
+
+    def write(self, f, records: Iterable[tuple], counters: dict) -> None:
+        n = [0]
+
+        def counted():
+            for r in records:
+                n[0] += 1
+                yield r
+        write_batches(f, counted())
+        counters["output_records"] = counters.get("output_records", 0) + n[0]
+
+
+def pickle_records(records) -> bytes:
+    """PickleOutput's bytes for RECORDS, for tests and small inputs."""
+    buf = io.BytesIO()
+    write_batches(buf, records)
+    return buf.getvalue()
+
+
+__all__ = ["Split", "InputFormat", "TextInput", "KeyValueInput", "PickleInput", "OutputFormat",
+           "TextOutput", "PickleOutput", "input_files", "pickle_records"]

@@ -1,0 +1,79 @@
+"""What a MapReduce job's tasks run: the two-stage program the driver pickles
+into the job's payload. Stage 0 maps one split each; stage 1 reduces one
+partition each (absent in a map-only job).
+
+Output is committed as Hadoop's FileOutputCommitter does: a task writes
+under OUTPUT/_temporary/ATTEMPT/, asks the scheduler for permission (one
+attempt per task gets it), then renames its file into OUTPUT. A reader never
+sees a half-written part file, and a speculative pair never both publish.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from stackyard.compute.context import CommitDenied, TaskContext
+
+
+@dataclass
+class MapReduceProgram:
+    job: object                    # the user's Job instance
+    splits: list
+    output: str
+    reducers: int
+
+    def run_task(self, ctx: TaskContext) -> None:
+        self.job.setup(ctx)
+        if ctx.stage == 0:
+            self.run_map(ctx)
+        else:
+            self.run_reduce(ctx)
+
+    def run_map(self, ctx: TaskContext) -> None:
+        job, c = self.job, ctx.counters
+        split = self.splits[ctx.task]
+        c["map_input_bytes"] = split.length
+        records = _count(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
+        pairs = _count(job.map_records(records), c, "map_output_records")
+        if not self.reducers:
+            self._publish(ctx, f"part-m-{ctx.task:05d}", pairs)
+            return
+        combiner = job.combine_sorted if job.has_combiner() else None
+        buf = ctx.map_output(job.partitioner, combiner, job.sort_buffer)
+        add = buf.add
+        for key, value in pairs:
+            add(key, value)
+        buf.close()
+
+    def run_reduce(self, ctx: TaskContext) -> None:
+        c = ctx.counters
+        records = _count(ctx.shuffle_input(ctx.task), c, "reduce_input_records")
+        out = _count(self.job.reduce_sorted(records, c), c, "reduce_output_records")
+        self._publish(ctx, f"part-r-{ctx.task:05d}", out)
+
+    def _publish(self, ctx: TaskContext, name: str, records) -> None:
+        fs = ctx.fs
+        tmpdir = posixpath.join(self.output, "_temporary", ctx.attempt)
+        tmp = posixpath.join(tmpdir, name)
+        with fs.open(tmp, "wb", replication=self.job.output_replication) as f:
+            self.job.output_format.write(f, records, ctx.counters)
+            ctx.counters["bytes_written"] = ctx.counters.get("bytes_written", 0) + f.tell()
+        if not ctx.commit():
+            fs.rm(tmpdir, recursive=True)
+            raise CommitDenied(f"{ctx.attempt}: another attempt commits this task's output")
+        final = posixpath.join(self.output, name)
+        if fs.exists(final):       # a committer that died after its rename, before reporting
+            fs.rm(final)
+        fs.mv(tmp, final)
+        fs.rm(tmpdir, recursive=True)
+
+
+def _count(records, counters: dict, name: str):
+    n = 0
+    try:
+        for r in records:
+            n += 1
+            yield r
+    finally:
+        counters[name] = counters.get(name, 0) + n

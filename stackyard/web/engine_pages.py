@@ -1,0 +1,77 @@
+"""The job engine's pages: the scheduler's jobs and workers, one job's
+stages and tasks with every attempt, a worker's slots."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from stackyard.web.pages import _STYLE, _table
+
+_STATE = {"succeeded": "ok", "running": "warn", "pending": "", "failed": "dead", "killed": "dead"}
+
+
+def _page(title: str, body: str, refresh: bool = False) -> str:
+    meta = "<meta http-equiv=refresh content=2>" if refresh else ""
+    return (f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{html.escape(title)}"
+            f"</title>{_STYLE}</head><body><h1>{html.escape(title)}</h1>{body}"
+            f"<p><a href='/status'>jobs</a> · <a href='/metrics'>metrics</a></p></body></html>")
+
+
+def _state(s: str) -> str:
+    return f"<span class='{_STATE.get(s, '')}'>{html.escape(s)}</span>"
+
+
+def _bar(fraction: float) -> str:
+    pct = round(100 * fraction)
+    return (f"<span style='display:inline-block;width:8em;background:#eee'>"
+            f"<span style='display:inline-block;width:{pct}%;background:#7a7'>&nbsp;</span>"
+            f"</span> {pct}%")
+
+
+def scheduler_page(jobs: list[dict], workers: list[dict]) -> str:
+    rows = [[f"<a href='/job?id={quote(j['id'])}'>{html.escape(j['id'])}</a>",
+             html.escape(j["name"]), html.escape(j["user"]), _state(j["state"]),
+             "<br>".join(f"{html.escape(s['name'])} {_bar(s['progress'])}" for s in j["stages"])]
+            for j in reversed(jobs)]
+    wrows = [[html.escape(w["name"]), html.escape(w["address"]), html.escape(w["chunkserver"]),
+              "<span class=ok>live</span>" if w["alive"] else "<span class=dead>lost</span>",
+              f"{w['running']} / {w['slots']}", f"{w['last_seen']} s ago"] for w in workers]
+    live = sum(w["alive"] for w in workers)
+    return _page("Stackyard scheduler",
+                 f"<h2>Workers: {live} live, {len(workers) - live} lost</h2>"
+                 + _table(["name", "address", "beside chunkserver", "state", "busy slots",
+                           "last heartbeat"], wrows)
+                 + "<h2>Jobs</h2>" + _table(["job", "name", "user", "state", "stages"], rows),
+                 refresh=any(j["state"] == "running" for j in jobs))
+
+
+def job_page(summary: dict, tasks: list[dict]) -> str:
+    stages = _table(["stage", "tasks", "succeeded", "running", "progress", "reads from"],
+                    [[html.escape(s["name"]), str(s["tasks"]), str(s["succeeded"]),
+                      str(s["running"]), _bar(s["progress"]),
+                      ", ".join(summary["stages"][p]["name"] for p in s["parents"]) or "input"]
+                     for s in summary["stages"]])
+    rows = []
+    for t in tasks:
+        history = "<br>".join(
+            f"{html.escape(a['id'].rsplit('_', 1)[-1])} on {html.escape(a['worker'])}: "
+            f"{_state(a['state'])} {a['seconds']} s"
+            + (" (backup)" if a["speculative"] else "") + (" (data-local)" if a["local"] else "")
+            + (f" <span class=dead>{html.escape(a['error'])}</span>" if a["error"] else "")
+            for a in t["attempts"])
+        rows.append([html.escape(t["stage"]), str(t["task"]), _state(t["state"]), history])
+    counters = _table(["counter", "value"], [[html.escape(k), str(v)] for k, v in
+                                             sorted(summary["counters"].items())])
+    error = (f"<h2>Error</h2><pre class=dead>{html.escape(summary['error'])}</pre>"
+             if summary["error"] else "")
+    return _page(f"Job {summary['id']} ({summary['name']}): {summary['state']}",
+                 error + "<h2>Stages</h2>" + stages + "<h2>Tasks</h2>"
+                 + _table(["stage", "task", "state", "attempts"], rows)
+                 + "<h2>Counters</h2>" + counters, refresh=summary["state"] == "running")
+
+
+def worker_page(info: dict) -> str:
+    rows = [[html.escape(k), html.escape(", ".join(v) if isinstance(v, list) else str(v))]
+            for k, v in info.items()]
+    return _page(f"Stackyard worker {info['name']}", _table(["", ""], rows))

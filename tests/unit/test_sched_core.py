@@ -1,0 +1,123 @@
+"""The scheduler core, one event at a time: locality, retries, lost workers,
+lost map outputs, speculation, commit permission."""
+
+from __future__ import annotations
+
+from stackyard.compute.sched_core import FAILED, KILLED, PENDING, SUCCEEDED, SchedulerCore
+
+
+def mr_spec(maps=4, reducers=2, preferred=None, max_attempts=4, speculative=True):
+    return {"name": "t", "user": "u", "max_attempts": max_attempts, "speculative": speculative,
+            "stages": [{"name": "map", "tasks": maps, "partitions": reducers,
+                        "preferred": preferred or [[] for _ in range(maps)]},
+                       {"name": "reduce", "tasks": reducers, "parents": [0]}]}
+
+
+def beat(core, name, now, reports=(), slots=2, cs=""):
+    w = core.workers.get(name)
+    running = sorted(w.running) if w else []
+    done = {r["attempt"] for r in reports}
+    return core.heartbeat(name, f"{name}:1", cs or f"cs-{name}", slots, list(reports),
+                          [a for a in running if a not in done], now)
+
+
+def ok(aid):
+    return {"attempt": aid, "state": SUCCEEDED, "counters": {"n": 1}}
+
+
+def test_maps_then_reduces_and_locality():
+    core = SchedulerCore()
+    core.submit("j", mr_spec(maps=2, preferred=[["cs-a"], ["cs-b"]]), 0)
+    got_b = beat(core, "b", 0, slots=1)["launch"]
+    got_a = beat(core, "a", 0, slots=1)["launch"]
+    assert [x["task"] for x in got_b] == [1] and [x["task"] for x in got_a] == [0]
+    assert beat(core, "c", 0)["launch"] == []          # nothing else is runnable yet
+    beat(core, "a", 1, [ok(got_a[0]["attempt"])], slots=1)
+    # reduces wait for every map
+    assert all(x["stage"] == 0 for x in beat(core, "c", 1)["launch"])
+    r = beat(core, "b", 2, [ok(got_b[0]["attempt"])], slots=2)["launch"]
+    assert [(x["stage"], x["task"]) for x in r] == [(1, 0), (1, 1)]
+    beat(core, "b", 3, [ok(x["attempt"]) for x in r])
+    s = core.summary(core.jobs["j"])
+    assert s["state"] == SUCCEEDED and s["counters"]["data_local_tasks"] == 2
+    assert s["counters"]["n"] == 4                     # winners' counters summed
+
+
+def test_failures_are_retried_then_fail_the_job_with_the_error():
+    core = SchedulerCore()
+    core.submit("j", mr_spec(maps=1, reducers=0, max_attempts=3), 0)
+    a = beat(core, "w", 0)["launch"]
+    for i in range(3):
+        assert len(a) == 1 and a[0]["number"] == i
+        # the heartbeat that reports the failure carries the retry
+        a = beat(core, "w", i + 1, [{"attempt": a[0]["attempt"], "state": FAILED,
+                                     "error": f"Traceback...\nValueError: boom {i}"}])["launch"]
+    assert a == []
+    job = core.jobs["j"]
+    assert job.state == FAILED and "boom 2" in job.error and "failed 3 times" in job.error
+
+
+def test_lost_worker_requeues_running_and_unconsumed_map_outputs():
+    core = SchedulerCore(dead_after=5)
+    core.submit("j", mr_spec(maps=2, reducers=1), 0)
+    a = beat(core, "a", 0)["launch"]
+    beat(core, "a", 1, [ok(a[0]["attempt"])])                   # map 0 done on a; map 1 runs on a
+    assert core.tick(10) == ["a"]
+    job = core.jobs["j"]
+    assert [t.state for t in job.stages[0].tasks] == [PENDING, PENDING]
+    assert job.counters["rerun_lost_outputs"] == 1
+    b = beat(core, "b", 11)["launch"]
+    assert sorted(x["task"] for x in b) == [0, 1] and all(x["stage"] == 0 for x in b)
+
+
+def test_fetch_failure_reruns_the_map_without_counting_a_failure():
+    core = SchedulerCore()
+    core.submit("j", mr_spec(maps=1, reducers=1), 0)
+    m = beat(core, "a", 0)["launch"][0]
+    r = beat(core, "a", 1, [ok(m["attempt"])])["launch"][0]
+    assert r["stage"] == 1
+    again = beat(core, "a", 2, [{"attempt": r["attempt"], "state": FAILED, "error": "fetch",
+                                 "fetch_failed": [0, 0]}])["launch"]
+    job = core.jobs["j"]
+    assert [(x["stage"], x["task"]) for x in again] == [(0, 0)]      # the map again, not the reduce
+    assert job.stages[1].tasks[0].state == PENDING and job.stages[1].tasks[0].failures == 0
+    assert job.counters["fetch_failures"] == 1
+
+
+def test_straggler_gets_a_backup_and_first_finisher_wins():
+    core = SchedulerCore(speculative_slowdown=1.5, speculative_min_seconds=1.0)
+    core.submit("j", mr_spec(maps=4, reducers=0), 0)
+    a = beat(core, "a", 0, slots=4)["launch"]
+    slow = a[3]["attempt"]
+    beat(core, "a", 1, [ok(x["attempt"]) for x in a[:3]], slots=4)
+    assert beat(core, "b", 1.2)["launch"] == []                 # not yet slow enough
+    backup = beat(core, "b", 5)["launch"]
+    assert len(backup) == 1 and backup[0]["speculative"] and backup[0]["task"] == 3
+    out = beat(core, "b", 6, [ok(backup[0]["attempt"])])
+    assert core.jobs["j"].state == SUCCEEDED
+    assert core.attempts[slow].state == KILLED
+    assert slow in beat(core, "a", 6.5, slots=4)["kill"] or slow in out["kill"]
+    assert core.summary(core.jobs["j"])["counters"]["speculative_attempts"] == 1
+
+
+def test_only_one_attempt_may_commit():
+    core = SchedulerCore(speculative_min_seconds=0.1)
+    core.submit("j", mr_spec(maps=2, reducers=0), 0)
+    a = beat(core, "a", 0)["launch"]
+    beat(core, "a", 1, [ok(a[0]["attempt"])])
+    b = beat(core, "b", 5)["launch"][0]
+    assert b["task"] == 1
+    assert core.commit(b["attempt"]) is True
+    assert core.commit(a[1]["attempt"]) is False
+    assert core.commit(b["attempt"]) is True                    # asking again is fine
+    beat(core, "b", 6, [{"attempt": b["attempt"], "state": FAILED, "error": "x"}])
+    assert core.commit(a[1]["attempt"]) is True                 # the committer died: next one
+
+
+def test_worker_restart_loses_what_it_ran():
+    core = SchedulerCore()
+    core.submit("j", mr_spec(maps=1, reducers=0), 0)
+    a = beat(core, "a", 0)["launch"][0]
+    core.heartbeat("a", "a:1", "cs-a", 2, [], [], 1)            # restarted: runs nothing
+    assert core.attempts[a["attempt"]].state == KILLED
+    assert core.jobs["j"].stages[0].tasks[0].failures == 0
