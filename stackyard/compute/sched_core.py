@@ -189,7 +189,9 @@ class SchedulerCore:
                          "error": f"worker {name} no longer runs it"}, now)
         launch = []
         while len(w.running) < w.slots:
-            a = self._next_attempt(w, now)
+            # at most one task reading a shuffle per heartbeat, as Hadoop hands out
+            # reduces, so that they spread over the workers instead of piling on one
+            a = self._next_attempt(w, now, shuffle_ok=not any(x["parents"] for x in launch))
             if a is None:
                 break
             launch.append(self._assignment(a))
@@ -204,13 +206,13 @@ class SchedulerCore:
                 "user": stage.job.user, "groups": stage.job.groups,
                 "speculative": a.speculative}
 
-    def _next_attempt(self, w: Worker, now: float) -> Attempt | None:
+    def _next_attempt(self, w: Worker, now: float, shuffle_ok: bool = True) -> Attempt | None:
         fallback = None
         for job in self.jobs.values():
             if job.state != RUNNING:
                 continue
             for stage in job.stages:
-                if stage.done or not job.ready(stage):
+                if stage.done or not job.ready(stage) or (stage.parents and not shuffle_ok):
                     continue
                 for task in stage.tasks:
                     if task.state != PENDING:

@@ -36,6 +36,8 @@ def test_maps_then_reduces_and_locality():
     # reduces wait for every map
     assert all(x["stage"] == 0 for x in beat(core, "c", 1)["launch"])
     r = beat(core, "b", 2, [ok(got_b[0]["attempt"])], slots=2)["launch"]
+    assert [(x["stage"], x["task"]) for x in r] == [(1, 0)]     # one reduce per heartbeat
+    r += beat(core, "b", 2.5, slots=2)["launch"]
     assert [(x["stage"], x["task"]) for x in r] == [(1, 0), (1, 1)]
     beat(core, "b", 3, [ok(x["attempt"]) for x in r])
     s = core.summary(core.jobs["j"])
