@@ -39,6 +39,7 @@ class TaskContext:
         self.counters: dict[str, int] = {}
         self.secret = Secret.load(task["secret_file"])
         self.pool = HttpPool(self.secret, timeout=120)
+        self.split = None          # a map task's input split, set by the program
         self._fs = None
 
     @property

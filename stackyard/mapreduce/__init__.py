@@ -3,9 +3,11 @@ Streaming's contract), and the input / output formats."""
 
 from stackyard.compute.client import JobFailed
 from stackyard.mapreduce.formats import (
+    FixedRecordInput,
     KeyValueInput,
     PickleInput,
     PickleOutput,
+    RawOutput,
     Split,
     TextInput,
     TextOutput,
@@ -14,4 +16,4 @@ from stackyard.mapreduce.job import Job, JobResult
 from stackyard.mapreduce.streaming import StreamingJob
 
 __all__ = ["Job", "JobResult", "JobFailed", "StreamingJob", "TextInput", "KeyValueInput",
-           "PickleInput", "TextOutput", "PickleOutput", "Split"]
+           "PickleInput", "FixedRecordInput", "TextOutput", "PickleOutput", "RawOutput", "Split"]

@@ -68,6 +68,10 @@ class Job:
 
     # -- the user's functions ---------------------------------------------------
 
+    def prepare(self, fs, inputs) -> None:
+        """Called on the driver before the job is submitted (e.g. to sample the
+        input for a range partitioner); what it sets on self ships with the job."""
+
     def setup(self, ctx) -> None:
         """Called once in each task before any record; `self.ctx` is the task."""
         self.ctx = ctx
@@ -144,6 +148,7 @@ class Job:
                                         exc.filename or str(input)) from None
             if not splits:
                 raise FileNotFoundError(2, "Input path has no files", str(input))
+            self.prepare(fs, input)
             module = sys.modules.get(type(self).__module__)
             if module is not None and not module.__name__.startswith("stackyard."):
                 cloudpickle.register_pickle_by_value(module)   # workers can't import it

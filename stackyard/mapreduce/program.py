@@ -32,7 +32,7 @@ class MapReduceProgram:
 
     def run_map(self, ctx: TaskContext) -> None:
         job, c = self.job, ctx.counters
-        split = self.splits[ctx.task]
+        split = ctx.split = self.splits[ctx.task]     # Hadoop's context.getInputSplit()
         c["map_input_bytes"] = split.length
         records = _count(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
         pairs = _count(job.map_records(records), c, "map_output_records")
