@@ -23,11 +23,13 @@ import pickle
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
+from zlib import crc32
 
+from stackyard.compute.partition import stable_hash
 from stackyard.compute.records import read_records, write_batches
 
 KEY = itemgetter(0)
-SAMPLE_EVERY = 64      # records between two size samples
+SAMPLE_EVERY = 64      # records between two size samples (a power of two)
 OVERHEAD = 120         # bytes of Python objects around a pickled (key, value)
 
 # A combiner takes one partition's records sorted by key and returns fewer of
@@ -69,7 +71,12 @@ class MapOutputBuffer:
         self.runs: list[tuple[Path, list[tuple[int, int]]]] = []
 
     def add(self, key, value) -> None:
-        p = self.partitioner(key, self.partitions) if self.partitions > 1 else 0
+        if self.partitions == 1:
+            p = 0
+        elif self.partitioner is None:
+            p = stable_hash(key) % self.partitions
+        else:
+            p = self.partitioner(key, self.partitions)
         if not 0 <= p < self.partitions:
             raise ValueError(f"partitioner returned {p} for key {key!r}: must be in "
                              f"0..{self.partitions - 1}")
@@ -79,6 +86,35 @@ class MapOutputBuffer:
             self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
             if self.held * self.avg > self.limit:
                 self.spill()
+
+    def extend(self, pairs: Iterable[tuple]) -> int:
+        """add() for a whole stream, with the loop's lookups hoisted; a None
+        partitioner is the default hash (inlined for str keys). Returns the
+        number of records."""
+        n, held, parts = 0, self.held, self.partitions
+        part, buckets = self.partitioner, self.buckets
+        for key, value in pairs:
+            if parts == 1:
+                p = 0
+            elif part is None:
+                p = (crc32(key.encode("utf-8", "surrogatepass")) if type(key) is str
+                     else stable_hash(key)) % parts
+            else:
+                p = part(key, parts)
+                if not 0 <= p < parts:
+                    raise ValueError(f"partitioner returned {p} for key {key!r}: must be in "
+                                     f"0..{parts - 1}")
+            buckets[p].append((key, value))
+            n += 1
+            held += 1
+            if not held & (SAMPLE_EVERY - 1):
+                self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
+                if held * self.avg > self.limit:
+                    self.held = held
+                    self.spill()
+                    held, buckets = 0, self.buckets
+        self.held = held
+        return n
 
     def spill(self) -> None:
         if not self.held:

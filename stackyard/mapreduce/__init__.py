@@ -9,6 +9,7 @@ from stackyard.mapreduce.formats import (
     PickleOutput,
     RawOutput,
     Split,
+    TextBlockInput,
     TextInput,
     TextOutput,
 )
@@ -16,4 +17,4 @@ from stackyard.mapreduce.job import Job, JobResult
 from stackyard.mapreduce.streaming import StreamingJob
 
 __all__ = ["Job", "JobResult", "JobFailed", "StreamingJob", "TextInput", "KeyValueInput",
-           "PickleInput", "FixedRecordInput", "TextOutput", "PickleOutput", "RawOutput", "Split"]
+           "PickleInput", "FixedRecordInput", "TextBlockInput", "TextOutput", "PickleOutput", "RawOutput", "Split"]

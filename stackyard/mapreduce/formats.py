@@ -88,6 +88,40 @@ class KeyValueInput(InputFormat):
             yield key, value
 
 
+class TextBlockInput(InputFormat):
+    """(offset, bytes) blocks of whole lines, about `block` bytes each, owning
+    the same lines TextInput would: for jobs that work on many lines per
+    Python call (`block.split()`), at the speed of the bytes methods."""
+
+    def __init__(self, block: int = 8 << 20):
+        self.block = block
+
+    def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
+        end = split.offset + split.length
+        with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
+            pos = split.offset
+            if pos:
+                f.seek(pos)
+                pos += len(f.readline())
+            start = pos
+            while pos <= end:
+                data = f.read(self.block)
+                if not data:
+                    break
+                if not data.endswith(b"\n"):
+                    data += f.readline()
+                if pos + len(data) > end:
+                    # ours are the lines that start at or before END
+                    cut = data.find(b"\n", end - pos) + 1
+                    data = data[:cut] if cut else data
+                    yield pos, data
+                    pos += len(data)
+                    break
+                yield pos, data
+                pos += len(data)
+            counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
+
+
 def _lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, bytes]]:
     end = split.offset + split.length
     with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
@@ -203,6 +237,7 @@ def pickle_records(records) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["Split", "InputFormat", "TextInput", "KeyValueInput", "FixedRecordInput",
+__all__ = ["Split", "InputFormat", "TextInput", "TextBlockInput", "KeyValueInput",
+           "FixedRecordInput",
            "PickleInput", "OutputFormat", "TextOutput", "PickleOutput", "RawOutput",
            "input_files", "pickle_records"]

@@ -14,6 +14,7 @@ import posixpath
 from dataclasses import dataclass
 
 from stackyard.compute.context import CommitDenied, TaskContext
+from stackyard.mapreduce.job import Job
 
 
 @dataclass
@@ -35,15 +36,16 @@ class MapReduceProgram:
         split = ctx.split = self.splits[ctx.task]     # Hadoop's context.getInputSplit()
         c["map_input_bytes"] = split.length
         records = _count(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
-        pairs = _count(job.map_records(records), c, "map_output_records")
         if not self.reducers:
+            pairs = _count(job.map_records(records), c, "map_output_records")
             self._publish(ctx, f"part-m-{ctx.task:05d}", pairs)
             return
         combiner = job.combine_sorted if job.has_combiner() else None
-        buf = ctx.map_output(job.partitioner, combiner, job.sort_buffer)
-        add = buf.add
-        for key, value in pairs:
-            add(key, value)
+        default = getattr(type(job).partitioner, "__func__", type(job).partitioner) is \
+            Job.partitioner
+        buf = ctx.map_output(None if default else job.partitioner, combiner, job.sort_buffer)
+        n = buf.extend(job.map_records(records))
+        c["map_output_records"] = c.get("map_output_records", 0) + n
         buf.close()
 
     def run_reduce(self, ctx: TaskContext) -> None:
