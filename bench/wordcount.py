@@ -47,6 +47,7 @@ from stackyard.connect import connect  # noqa: E402
 from stackyard.mapreduce import StreamingJob  # noqa: E402
 
 MB = 1e6
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)   # Spark's workers need our numpy
 VOCABULARY = 100_000
 WORDS_PER_LINE = 12
 

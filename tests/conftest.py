@@ -122,8 +122,9 @@ def cell(make_cluster):
     from stackyard.coord.client import CoordClient
     from stackyard.net.auth import Secret
     c = make_cluster(chunkservers=1, replication=1, coords=3, coord_snapshot_entries=40)
-    c.new_coord = lambda timeout=3.0: CoordClient(
-        c.cluster.coord_addresses(), Secret.load(c.home.secret_file), session_timeout=timeout)
+    c.new_coord = lambda timeout=3.0, cache=False: CoordClient(
+        c.cluster.coord_addresses(), Secret.load(c.home.secret_file), session_timeout=timeout,
+        cache=cache)
     c.coord = c.new_coord()
     yield c
     c.coord.close()

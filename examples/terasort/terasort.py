@@ -31,6 +31,16 @@ def keys_of(r: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(r[:, :KEY]).view(f"S{KEY}").ravel()
 
 
+def records(block) -> np.ndarray:
+    """One element per record ("S100"): taking elements moves whole records
+    several times faster than fancy-indexing rows of a 2-D byte array."""
+    return np.frombuffer(block, dtype=f"S{RECORD}")
+
+
+def record_keys(recs: np.ndarray) -> np.ndarray:
+    return keys_of(recs.view(np.uint8).reshape(-1, RECORD))
+
+
 class TeraSort(Job):
     reducers = 2
     input_format = FixedRecordInput(RECORD)
@@ -56,22 +66,23 @@ class TeraSort(Job):
     def partitioner(self, key, partitions):
         return key                  # the mapper emits the partition number as the key
 
-    def map_records(self, records):
-        for _offset, block in records:
-            r = rows(block)
-            part = np.searchsorted(self.cuts, keys_of(r), side="right")
+    def map_records(self, blocks):
+        for _offset, block in blocks:
+            recs = records(block)
+            part = np.searchsorted(self.cuts, record_keys(recs), side="right")
             order = np.argsort(part, kind="stable")
+            routed = recs[order]
             bounds = np.searchsorted(part[order], np.arange(self.reducers + 1))
             for p in range(self.reducers):
                 if bounds[p] < bounds[p + 1]:
-                    yield int(p), r[order[bounds[p]:bounds[p + 1]]]
+                    yield int(p), routed[bounds[p]:bounds[p + 1]]
 
-    def reduce_sorted(self, records, counters):
-        blocks = [block for _p, block in records]
+    def reduce_sorted(self, pairs, counters):
+        blocks = [block for _p, block in pairs]
         counters["reduce_input_groups"] = counters.get("reduce_input_groups", 0) + 1
         if not blocks:
             return
-        r = np.concatenate(blocks)
-        r = r[np.argsort(keys_of(r), kind="stable")]
-        counters["sorted_records"] = counters.get("sorted_records", 0) + len(r)
-        yield None, r.tobytes()
+        recs = np.concatenate(blocks)
+        recs = recs[np.argsort(record_keys(recs), kind="stable")]
+        counters["sorted_records"] = counters.get("sorted_records", 0) + len(recs)
+        yield None, memoryview(recs).cast("B")

@@ -90,10 +90,12 @@ class CoordConfig:
     heartbeat_ticks: int = 2
     snapshot_entries: int = 5000       # compact the log after this many applied entries
     max_session_timeout: float = 60.0
+    cache_lease: float = 1.0           # how long a client trusts its cache without a poll;
+                                       # a new leader holds writes this long if any client caches
 
     def validate(self) -> CoordConfig:
         _positive(self, "tick", "election_ticks", "heartbeat_ticks", "snapshot_entries",
-                  "max_session_timeout")
+                  "max_session_timeout", "cache_lease")
         if self.heartbeat_ticks >= self.election_ticks:
             raise ValueError("heartbeat_ticks: must be smaller than election_ticks")
         members = self.peer_map()

@@ -29,6 +29,7 @@ class Settings:
     chunkservers: int = 3
     coords: int = 3                   # replicas of the coordination cell (0, 1, 3 or 5)
     coord_snapshot_entries: int = 5000
+    coord_cache_lease: float = 1.0
     workers: int = 2                  # job-engine workers (0: no scheduler either)
     worker_slots: int = 0             # tasks per worker; 0: this machine's cores
     worker_dead_after: float = 10.0
@@ -112,7 +113,8 @@ class LocalCluster:
                 dump(CoordConfig(data_dir=str(h.data(n)), secret_file=str(h.secret_file),
                                  node_id=n, peers=peers, host=s.host, port=ports[n],
                                  addr_file=str(h.addr_file(n)),
-                                 snapshot_entries=s.coord_snapshot_entries).validate(), h.conf(n))
+                                 snapshot_entries=s.coord_snapshot_entries,
+                                 cache_lease=s.coord_cache_lease).validate(), h.conf(n))
         daemons += [{"name": n, "role": "coord"} for n in names]
         if s.workers:
             if not h.conf("scheduler").exists():

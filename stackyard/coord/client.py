@@ -5,6 +5,14 @@ fails over when it dies, and keeps its session alive meanwhile.
     cell.create("/app", b"config")
     data, stat = cell.get("/app")
 
+With `cache=True` the client keeps the data of nodes it has read, as
+Chubby's clients do, and the cell invalidates a cached node before any write
+to it is acknowledged. A background thread long-polls the leader for
+invalidations; each answer renews the cache's lease, and the cache is
+trusted only until a lease after the poll was sent, so a client cut off
+from the leader stops using it (and the leader stops waiting for it) when
+that lease runs out. A change of leader empties the cache.
+
 A call that cannot reach a leader within `retry_seconds` raises
 ClusterUnavailable. As with ZooKeeper, a write whose reply was lost to a
 failover may or may not have been applied: callers that must know read back.
@@ -26,7 +34,7 @@ from stackyard.net.client import HttpPool
 
 class CoordClient:
     def __init__(self, addresses: list[str], secret: Secret, session_timeout: float = 10.0,
-                 retry_seconds: float = 15.0):
+                 retry_seconds: float = 15.0, cache: bool = False):
         if not addresses:
             raise ValueError("addresses: need at least one replica")
         self.addresses = list(addresses)
@@ -47,6 +55,13 @@ class CoordClient:
         self._rearming = False
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
+        self.caching = cache
+        self._cache: dict[str, tuple[bytes, dict]] = {}
+        self._cache_gen: dict[str, int] = {}     # bumped by each invalidation of a path
+        self._cache_term = -1                    # the leader term the cache belongs to
+        self._cache_valid_until = 0.0
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
 
     # -- watches across failovers ----------------------------------------------------
 
@@ -122,12 +137,63 @@ class CoordClient:
     # -- sessions --------------------------------------------------------------------
 
     def start_session(self) -> int:
-        reply = self.write("open_session", timeout=self.session_timeout)
+        reply = self.write("open_session", timeout=self.session_timeout, cache=self.caching)
         self.session, self.expired = reply["session"], False
         self._keeper = threading.Thread(target=self._keep_alive, daemon=True,
                                         name="coord-keepalive")
         self._keeper.start()
+        if self.caching:
+            threading.Thread(target=self._poll_invalidations, daemon=True,
+                             name="coord-cache").start()
         return self.session
+
+    # -- Chubby's cache --------------------------------------------------------------
+
+    def _poll_invalidations(self) -> None:
+        acked: list[int] = []
+        lease = 1.0
+        while not self._stop.is_set() and not self.expired:
+            sent = time.monotonic()
+            try:
+                r = self.call("cache_poll", session=self.session, acked=acked, wait=lease / 2)
+            except tree.SessionExpired:
+                self.expired = True
+                break
+            except (errors.ClusterUnavailable, tree.CoordError):
+                continue               # no renewal: the cache lapses with its lease
+            acked, lease = [], r["lease"]
+            with self._cache_lock:
+                if r["term"] != self._cache_term:
+                    self._drop_cache(r["term"])
+                for iid, path in r["invalidate"]:
+                    self._cache.pop(path, None)
+                    self._cache_gen[path] = self._cache_gen.get(path, 0) + 1
+                    acked.append(iid)
+                self._cache_valid_until = sent + lease
+        with self._cache_lock:
+            self._drop_cache(-1)
+
+    def _drop_cache(self, term: int) -> None:
+        for path in self._cache:
+            self._cache_gen[path] = self._cache_gen.get(path, 0) + 1
+        self._cache.clear()
+        self._cache_term = term
+        self._cache_valid_until = 0.0
+
+    def _cached_get(self, path: str) -> tuple[bytes, dict]:
+        with self._cache_lock:
+            hit = self._cache.get(path)
+            if hit is not None and time.monotonic() < self._cache_valid_until:
+                self.cache_hits += 1
+                return hit
+            gen = self._cache_gen.get(path, 0)
+        r = self.call("get", path=path, session=self.session, cache=True)
+        with self._cache_lock:
+            # an invalidation that arrived while the answer was on its way wins
+            if (r.get("cacheable") and r.get("term") == self._cache_term
+                    and self._cache_gen.get(path, 0) == gen):
+                self._cache[path] = (r["data"], r["stat"])
+        return r["data"], r["stat"]
 
     def _keep_alive(self) -> None:
         while not self._stop.wait(self.session_timeout / 3):
@@ -158,6 +224,10 @@ class CoordClient:
                          sequential=sequential, session=self.session or 0)
 
     def get(self, path: str, watch: bool = False) -> tuple[bytes, dict]:
+        if self.caching and not watch:
+            if self.session is None:
+                self.start_session()
+            return self._cached_get(path)
         r = self.call("get", path=path, watch=watch, session=self.session or 0)
         if watch:
             self._arm("data", path, r["stat"]["mzxid"])

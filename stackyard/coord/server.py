@@ -69,13 +69,26 @@ class CoordServer:
         self.watches: dict[tuple[str, str], set[int]] = {}
         self.pending_events: dict[int, list[dict]] = {}
         self.event_ready: dict[int, asyncio.Event] = {}
+        # Chubby's client caches (leader only): who caches which node, what each
+        # session has yet to hear (invalidations) and acknowledge, when each last
+        # polled, and which paths have a write in flight (not to be cached)
+        self.cachers: dict[str, set[int]] = {}
+        self.invalidations: dict[int, list[str]] = {}
+        self.inval_ready: dict[int, asyncio.Event] = {}
+        self.inval_acks: dict[int, asyncio.Future] = {}     # invalidation id -> acked
+        self.outstanding: dict[str, list[tuple[int, int, asyncio.Future]]] = {}
+        self.inval_ids = 0
+        self.polled: dict[int, float] = {}
+        self.inflight: dict[str, int] = {}
+        self.leader_since = 0.0
         self.outbox: dict[str, list] = {p: [] for p in self.peers if p != cfg.node_id}
         self.outbox_ready: dict[str, asyncio.Event] = {}
         self.was_leader = False
         self.app = make_app(self.secret)
         self.app.router.add_post("/raft/step", self.handle_step)
         for name in ("create", "get", "set", "delete", "children", "exists", "multi",
-                     "open_session", "keepalive", "close_session", "events", "status"):
+                     "open_session", "keepalive", "close_session", "events", "status",
+                     "cache_poll"):
             self.app.router.add_post(f"/rpc/{name}", rpc(self._guard(getattr(self, name))))
         self.app.router.add_get("/metrics", self.metrics)
 
@@ -120,6 +133,7 @@ class CoordServer:
             now = time.monotonic()       # every session gets a fresh timeout (ZooKeeper too)
             self.deadlines = {s: now + to for s, to in self.tree.sessions.items()}
             self.closing = set()
+            self.leader_since = now
             log.info("leader for term %d", self.node.term)
         if self.was_leader and not leader:
             for _term, fut in self.proposals.values():
@@ -130,6 +144,14 @@ class CoordServer:
                     fut.set_exception(NotLeader(self.node.leader))
             self.proposals, self.reads, self.waiting_reads = {}, {}, []
             self.deadlines, self.watches = {}, {}
+            for fut in self.inval_acks.values():
+                if not fut.done():
+                    fut.set_result(False)
+            self.cachers, self.invalidations, self.inval_acks = {}, {}, {}
+            self.outstanding = {}
+            self.polled, self.inflight = {}, {}
+            for ev in self.inval_ready.values():
+                ev.set()
         self.was_leader = leader
 
     async def tick_loop(self) -> None:
@@ -144,12 +166,14 @@ class CoordServer:
         for session, deadline in list(self.deadlines.items()):
             if deadline < now and session not in self.closing:
                 self.closing.add(session)
+                self._forget_cacher(session)
                 log.info("session %x expired", session)
-                asyncio.ensure_future(self._propose_quietly(t.CloseSession(session)))
+                paths = sorted(self.tree.ephemerals.get(session, ()))
+                asyncio.ensure_future(self._propose_quietly(t.CloseSession(session), paths))
 
-    async def _propose_quietly(self, cmd) -> None:
+    async def _propose_quietly(self, cmd, paths: list[str]) -> None:
         try:
-            await self._propose(cmd)
+            await self._write(cmd, {}, paths)
         except (TimeoutError, NotLeader, t.CoordError):
             pass
 
@@ -246,24 +270,119 @@ class CoordServer:
                         self.event_ready.setdefault(session, asyncio.Event()).set()
 
     async def create(self, a: dict) -> str:
-        return await self._propose(t.Create(a["path"], a.get("data", b""),
-                                            bool(a.get("ephemeral")), bool(a.get("sequential")),
-                                            a.get("session", 0)), a)
+        cmd = t.Create(a["path"], a.get("data", b""), bool(a.get("ephemeral")),
+                       bool(a.get("sequential")), a.get("session", 0))
+        return await self._write(cmd, a, [a["path"]])
 
     async def set(self, a: dict) -> dict:
-        return await self._propose(t.SetData(a["path"], a["data"], a.get("version", -1)), a)
+        return await self._write(t.SetData(a["path"], a["data"], a.get("version", -1)), a,
+                                 [a["path"]])
 
     async def delete(self, a: dict) -> bool:
-        return await self._propose(t.Delete(a["path"], a.get("version", -1)), a)
+        return await self._write(t.Delete(a["path"], a.get("version", -1)), a, [a["path"]])
 
     async def multi(self, a: dict) -> list:
-        return await self._propose(t.Multi(tuple(command_from_map(op) for op in a["ops"])), a)
+        ops = tuple(command_from_map(op) for op in a["ops"])
+        return await self._write(t.Multi(ops), a, [op.path for op in ops])
+
+    # -- Chubby's cache consistency ---------------------------------------------------
+
+    async def _write(self, cmd: t.Command, a: dict, paths: list[str]):
+        """Commit CMD after every cached copy of PATHS is invalidated: each
+        caching session has acknowledged, or its cache lease has run out.
+        While the write is in flight the paths are not handed out as cacheable."""
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader)
+        grace = self.leader_since + self.cfg.cache_lease - time.monotonic()
+        if grace > 0 and self.tree.caching:
+            # caches handed out by the previous leader may still be trusted
+            # for one lease; they cannot be invalidated, so they are outlived
+            await asyncio.sleep(grace)
+        for p in paths:
+            self.inflight[p] = self.inflight.get(p, 0) + 1
+        try:
+            await self._invalidate(paths)
+            return await self._propose(cmd, a)
+        finally:
+            for p in paths:
+                left = self.inflight.get(p, 0) - 1
+                if left > 0:
+                    self.inflight[p] = left
+                else:
+                    self.inflight.pop(p, None)
+
+    async def _invalidate(self, paths: list[str]) -> None:
+        """Send invalidations of PATHS to their caching sessions, then wait
+        until every invalidation of these paths still outstanding (this
+        write's and earlier ones': a concurrent write must not slip past an
+        unacknowledged invalidation) is acknowledged or its session's cache
+        lease has run out (a lease after its last poll)."""
+        loop = asyncio.get_running_loop()
+        for p in paths:
+            for session in self.cachers.pop(p, set()):
+                self.inval_ids += 1
+                fut = self.inval_acks[self.inval_ids] = loop.create_future()
+                self.outstanding.setdefault(p, []).append((session, self.inval_ids, fut))
+                self.invalidations.setdefault(session, []).append([self.inval_ids, p])
+                self.inval_ready.setdefault(session, asyncio.Event()).set()
+        waits = {iid: (session, fut) for p in paths
+                 for session, iid, fut in self.outstanding.get(p, ()) if not fut.done()}
+        for iid, (session, fut) in waits.items():
+            left = self.polled.get(session, 0.0) + self.cfg.cache_lease - time.monotonic()
+            if left > 0 and not fut.done():
+                try:
+                    await asyncio.wait_for(asyncio.shield(fut), left)
+                except TimeoutError:
+                    pass
+            if not fut.done():                  # the lease ran out: nothing to wait for
+                fut.set_result(False)
+                self.inval_acks.pop(iid, None)
+        for p in paths:
+            left = [x for x in self.outstanding.get(p, ()) if not x[2].done()]
+            if left:
+                self.outstanding[p] = left
+            else:
+                self.outstanding.pop(p, None)
+
+    async def cache_poll(self, a: dict) -> dict:
+        """A caching client's poll: acknowledge the invalidations it applied,
+        wait up to `wait` s for new ones, and renew its cache lease. Answered
+        only after a ReadIndex round, so a deposed leader cannot renew leases."""
+        if self.node.role is not Role.LEADER:
+            raise NotLeader(self.node.leader)
+        session = a["session"]
+        if session not in self.tree.sessions or session in self.closing:
+            raise t.SessionExpired(f"session {session:x}")
+        self.polled[session] = time.monotonic()
+        for iid in a.get("acked") or []:
+            fut = self.inval_acks.pop(iid, None)
+            if fut is not None and not fut.done():
+                fut.set_result(True)
+        ready = self.inval_ready.setdefault(session, asyncio.Event())
+        if not self.invalidations.get(session):
+            try:
+                await asyncio.wait_for(ready.wait(), min(float(a.get("wait", 0)),
+                                                         self.cfg.cache_lease / 2))
+            except TimeoutError:
+                pass
+        ready.clear()
+        await self._confirmed()
+        return {"invalidate": self.invalidations.pop(session, []), "term": self.node.term,
+                "lease": self.cfg.cache_lease}
 
     async def get(self, a: dict) -> dict:
         await self._confirmed()
-        data, stat = self.tree.get(a["path"])
-        self._watch("data", a["path"], a)
-        return {"data": data, "stat": stat_to_wire(stat)}
+        path = a["path"]
+        data, stat = self.tree.get(path)
+        self._watch("data", path, a)
+        out = {"data": data, "stat": stat_to_wire(stat)}
+        session = a.get("session", 0)
+        if a.get("cache") and session in self.tree.caching:
+            cacheable = not self.inflight.get(path)
+            if cacheable:
+                self.cachers.setdefault(path, set()).add(session)
+            out.update(cacheable=cacheable, term=self.node.term)
+        return out
 
     async def exists(self, a: dict) -> dict | None:
         await self._confirmed()
@@ -281,7 +400,8 @@ class CoordServer:
     async def open_session(self, a: dict) -> dict:
         timeout = min(float(a.get("timeout", 10.0)), self.cfg.max_session_timeout)
         # a retried open_session is answered with the first attempt's session
-        session = await self._propose(t.OpenSession(secrets.randbits(62) + 1, timeout), a)
+        session = await self._propose(t.OpenSession(secrets.randbits(62) + 1, timeout,
+                                                    bool(a.get("cache"))), a)
         self.deadlines[session] = time.monotonic() + timeout
         return {"session": session, "timeout": timeout}
 
@@ -296,8 +416,17 @@ class CoordServer:
         return timeout
 
     async def close_session(self, a: dict) -> bool:
-        self.closing.add(a["session"])
-        return await self._propose(t.CloseSession(a["session"]), a)
+        session = a["session"]
+        self.closing.add(session)
+        self._forget_cacher(session)
+        paths = sorted(self.tree.ephemerals.get(session, ()))
+        return await self._write(t.CloseSession(session), a, paths)
+
+    def _forget_cacher(self, session: int) -> None:
+        for holders in self.cachers.values():
+            holders.discard(session)
+        self.polled.pop(session, None)
+        self.invalidations.pop(session, None)
 
     async def events(self, a: dict) -> list[dict]:
         """Watch events for a session; waits up to `wait` seconds for the first."""

@@ -92,6 +92,7 @@ class Node:
 class OpenSession:
     session: int
     timeout: float
+    cache: bool = False     # the client will cache node data (Chubby's cache)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class Tree:
         self.nodes: dict[str, Node] = {"/": Node(b"", 0, 0)}
         self.sessions: dict[int, float] = {}       # session id -> timeout (seconds)
         self.ephemerals: dict[int, set[str]] = {}
+        self.caching: set[int] = set()             # sessions that cache node data
         # client id -> (last request seq, its result as wire data, zxid): a write
         # retried after a failover is answered from here, not applied twice
         self.requests: dict[int, tuple[int, object, int]] = {}
@@ -223,12 +225,15 @@ class Tree:
         if isinstance(cmd, OpenSession):
             self.sessions[cmd.session] = cmd.timeout
             self.ephemerals.setdefault(cmd.session, set())
+            if cmd.cache:
+                self.caching.add(cmd.session)
             return cmd.session
         if isinstance(cmd, CloseSession):
             for path in sorted(self.ephemerals.pop(cmd.session, set()), reverse=True):
                 if path in self.nodes:
                     self._delete(zxid, path, -1, events, undo)
             self.sessions.pop(cmd.session, None)
+            self.caching.discard(cmd.session)
             return True
         if isinstance(cmd, Create):
             return self._create(zxid, cmd, events, undo)
@@ -348,6 +353,7 @@ class Tree:
         return {"nodes": {p: [n.data, n.czxid, n.mzxid, n.version, n.cversion,
                               n.ephemeral_owner] for p, n in self.nodes.items()},
                 "sessions": {str(s): t for s, t in self.sessions.items()},
+                "caching": sorted(self.caching),
                 "requests": {str(c): list(r) for c, r in self.requests.items()}}
 
     @classmethod
@@ -363,6 +369,7 @@ class Tree:
                 t.ephemerals.setdefault(node.ephemeral_owner, set()).add(path)
         t.sessions = {int(s): timeout for s, timeout in image["sessions"].items()}
         t.requests = {int(c): tuple(r) for c, r in image.get("requests", {}).items()}
+        t.caching = set(image.get("caching", []))
         for s in t.sessions:
             t.ephemerals.setdefault(s, set())
         return t
