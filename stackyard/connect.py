@@ -57,6 +57,15 @@ class Client:
             self._engine = EngineClient(addresses[0], self._secret)
         return self._engine
 
+    def coord_cached(self, session_timeout: float = 10.0):
+        """A client of the coordination cell that caches the nodes it reads
+        (Chubby's cache: invalidated before any write to them is acknowledged).
+        The caller closes it."""
+        from stackyard.coord.client import CoordClient
+        cell = self.coord
+        return CoordClient(cell.addresses, self._secret, session_timeout=session_timeout,
+                           cache=True)
+
     def __repr__(self) -> str:
         kind = "embedded" if self._embedded else "cluster"
         return f"<stackyard.Client {kind} master={self.master}>"

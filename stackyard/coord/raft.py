@@ -239,8 +239,14 @@ class RaftNode:
             self._send(InstallSnapshot(self.term, self.id, p, self.snap))
             return
         prev = nxt - 1
-        self._send(Append(self.term, self.id, p, prev, self.term_at(prev),
-                          self._slice(nxt, MAX_BATCH), self.commit, self.heartbeat_seq))
+        entries = self._slice(nxt, MAX_BATCH)
+        self._send(Append(self.term, self.id, p, prev, self.term_at(prev), entries, self.commit,
+                          self.heartbeat_seq))
+        if entries:
+            # pipelining (etcd's replicate state): the next send starts after
+            # these, instead of repeating every unacknowledged entry; a lost
+            # message shows up as a rejection, which moves `next` back
+            self.next[p] = entries[-1].index + 1
 
     def _on_Append(self, m: Append) -> None:
         if self.role is not Role.FOLLOWER or self.leader != m.src:

@@ -133,3 +133,15 @@ def test_concurrent_writers_and_caching_readers_see_no_value_go_backwards(cell):
     for t in threads:
         t.join(30)
     assert not problems, problems[:5]
+
+
+def test_connect_gives_a_caching_client(cell):
+    cell.coord.create("/via-connect", b"1")
+    cached = cell.client.coord_cached(session_timeout=5.0)
+    assert cached.caching and cached.get("/via-connect")[0] == b"1"
+    wait_until(lambda: cached._cache_term >= 0, 10, "the cache's first poll")
+    cached.get("/via-connect")
+    assert cached.get("/via-connect")[0] == b"1" and cached.cache_hits >= 1
+    cell.coord.set("/via-connect", b"2")
+    assert cached.get("/via-connect")[0] == b"2"
+    cached.close()
