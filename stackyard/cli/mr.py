@@ -127,10 +127,12 @@ def run_job(job, inputs, output, home) -> int:
         client.close()
 
 
-def print_counters(counters: dict) -> None:
-    click.echo(f"Counters: {len(counters)}", err=True)
+def print_counters(counters: dict, err: bool = True) -> None:
+    """Hadoop's way: `Counters: N`, then `\tName=value` lines (on stderr
+    beside a running job, on stdout for `yard mr status`)."""
+    click.echo(f"Counters: {len(counters)}", err=err)
     for key in sorted(counters):
-        click.echo(f"\t{key.replace('_', ' ').capitalize()}={counters[key]}", err=True)
+        click.echo(f"\t{key.replace('_', ' ').capitalize()}={counters[key]}", err=err)
 
 
 class JobProgress:
@@ -196,7 +198,7 @@ def status_cmd(job_id, home) -> None:
                        f"{st['running']} running")
         if s["error"]:
             click.echo(s["error"])
-        print_counters(s["counters"])
+        print_counters(s["counters"], err=False)
         return 0
     exit_with(guarded("mr status", go))
 
