@@ -180,3 +180,40 @@ def test_failing_streaming_command_reports_its_stderr(engine, corpus):
                        reducers=1, max_attempts=1)
     with pytest.raises(JobFailed, match="mapper broke"):
         job.run("/corpus/b.txt", "/out/broken", client=engine.client)
+
+
+def test_text_blocks_hand_out_the_same_lines_as_text_input(engine):
+    """TextBlockInput, with blocks smaller and larger than a line run, owns
+    exactly the lines TextInput would: every line once, across 1 MiB chunks."""
+    from stackyard.mapreduce import TextBlockInput
+
+    text = make_text(40_000, seed=8)
+    with engine.fs.open("/blocks/x.txt", "wb") as f:
+        f.write(text.encode())
+
+    class BlockLines(Job):
+        reducers = 0
+
+        def map_records(self, blocks):
+            for offset, block in blocks:
+                assert block.endswith(b"\n")
+                pos = offset
+                for line in block.splitlines(keepends=True):
+                    yield pos, len(line) - 1
+                    pos += len(line)
+
+    expected, pos = {}, 0
+    for line in text.splitlines(keepends=True):
+        expected[pos] = len(line) - 1
+        pos += len(line)
+    for block in (1000, 256 << 10, 4 << 20):
+        out = f"/out/blocks-{block}"
+        BlockLines(input_format=TextBlockInput(block)).run("/blocks/x.txt", out,
+                                                            client=engine.client)
+        got = {}
+        for p in engine.fs.glob(f"{out}/part-m-*"):
+            for line in engine.fs.cat(p).decode().splitlines():
+                k, v = line.split("\t")
+                assert int(k) not in got, f"line at {k} handed out twice"
+                got[int(k)] = int(v)
+        assert got == expected, block
