@@ -16,10 +16,7 @@ to the generated one.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +26,9 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from scratch import scratch_cluster  # noqa: E402
+
 from stackyard.cli.common import parse_size  # noqa: E402
-from stackyard.cluster.home import Home  # noqa: E402
-from stackyard.cluster.local import LocalCluster, Settings  # noqa: E402
 from stackyard.connect import connect  # noqa: E402
 
 MB = 1e6
@@ -64,10 +61,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     size = parse_size(args.size)
-    root = Path(tempfile.mkdtemp(prefix="yard-bench-", dir=os.environ.get("BENCH_DIR")))
-    cluster = LocalCluster(Home.at(root / "cluster"),
-                           Settings(chunkservers=3, coords=0, workers=0, chunk_size=64 << 20))
-    try:
+    with scratch_cluster(chunkservers=3, coords=0, workers=0,
+                         chunk_size=64 << 20) as (root, cluster):
         print(f"generating a ~{size / MB:.0f} MB Parquet file ...", flush=True)
         table = make_table(size)
         local = root / "local.parquet"
@@ -95,9 +90,6 @@ def main() -> int:
         print(f"{'pyarrow read_table, yard:// (r3)':40s} {yard_mbs:8.0f} MB/s")
         print(f"ratio yard / local: {yard_mbs / local_mbs:.2f}  (target >= 0.5)")
         client.close()
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

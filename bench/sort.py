@@ -24,9 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stackyard.cluster.home import Home  # noqa: E402
-from stackyard.cluster.local import LocalCluster, Settings  # noqa: E402
+from scratch import scratch_cluster  # noqa: E402
+
 from stackyard.connect import connect  # noqa: E402
 
 MB = 1e6
@@ -201,13 +199,11 @@ def main() -> int:
     ap.add_argument("--skip", default="", help="comma-separated: spark,dask")
     args = ap.parse_args()
     n, skip = args.records, set(filter(None, args.skip.split(",")))
-    root = Path(tempfile.mkdtemp(prefix="yard-bench-", dir=os.environ.get("BENCH_DIR")))
-    cluster = LocalCluster(Home.at(root / "cluster"), Settings(
-        chunkservers=3, coords=0, workers=2, chunk_size=64 << 20))
     gen = load_example("bench_teragen", "terasort/teragen.py")
     sorter = load_example("bench_terasort", "terasort/terasort.py")
     rows = []
-    try:
+    with scratch_cluster(chunkservers=3, coords=0, workers=2,
+                         chunk_size=64 << 20) as (root, cluster):
         cluster.up()
         client = connect(home=str(root / "cluster"), embedded=False)
         print(f"generating {n} records ({n * RECORD / MB:.0f} MB) ...", flush=True)
@@ -263,9 +259,6 @@ def main() -> int:
         yard = rows[1][1]
         print(f"\nyard ahead of every peer: {all(yard < s for n_, s in rows[2:])}")
         print(f"yard counters: {result.counters}")
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,10 +38,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_jobs import WordCount  # noqa: E402
+from scratch import scratch_cluster  # noqa: E402
 
 from stackyard.cli.common import parse_size  # noqa: E402
-from stackyard.cluster.home import Home  # noqa: E402
-from stackyard.cluster.local import LocalCluster, Settings  # noqa: E402
 from stackyard.connect import connect  # noqa: E402
 from stackyard.mapreduce import StreamingJob  # noqa: E402
 
@@ -155,11 +152,9 @@ def main() -> int:
     ap.add_argument("--skip", default="", help="comma-separated: streaming,spark,dask")
     args = ap.parse_args()
     size, skip = parse_size(args.size), set(filter(None, args.skip.split(",")))
-    root = Path(tempfile.mkdtemp(prefix="yard-bench-", dir=os.environ.get("BENCH_DIR")))
-    cluster = LocalCluster(Home.at(root / "cluster"), Settings(
-        chunkservers=3, coords=0, workers=2, chunk_size=64 << 20))
     rows = []
-    try:
+    with scratch_cluster(chunkservers=3, coords=0, workers=2,
+                         chunk_size=64 << 20) as (root, cluster):
         corpus = root / "corpus.txt"
         print(f"generating {size / MB:.0f} MB of Zipf text ...", flush=True)
         generate(corpus, size)
@@ -217,9 +212,6 @@ def main() -> int:
               f"Counter, {yard / (2 * lines):.2f} against the line-by-line one (target >= 0.8); "
               f"ahead of every peer: {all(yard > p for p in peers)}")
         print(f"yard counters: {result.counters}")
-    finally:
-        cluster.down()
-        shutil.rmtree(root, ignore_errors=True)
     return 0
 
 

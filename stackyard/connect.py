@@ -29,18 +29,22 @@ class Client:
         self._engine = None
         self._embedded = embedded
 
+    def _addresses(self, role: str, missing: str) -> list[str]:
+        """The addresses of this cluster's ROLE daemons; MISSING says why none."""
+        state = self.home.read_state() if self.home else None
+        addresses = [d["address"] for d in (state or {}).get("daemons", []) if d["role"] == role]
+        if not addresses:
+            raise ClusterUnavailable(missing)
+        return addresses
+
     @property
     def coord(self):
         """A client of the cluster's coordination cell (see stackyard/coord/)."""
         if self._coord is None:
             from stackyard.coord.client import CoordClient
-            state = self.home.read_state() if self.home else None
-            addresses = [d["address"] for d in (state or {}).get("daemons", [])
-                         if d["role"] == "coord"]
-            if not addresses:
-                raise ClusterUnavailable("this cluster runs no coordination cell "
-                                         "(yard cluster up starts one; --coords 0 does not)")
-            self._coord = CoordClient(addresses, self._secret)
+            self._coord = CoordClient(self._addresses(
+                "coord", "this cluster runs no coordination cell "
+                         "(yard cluster up starts one; --coords 0 does not)"), self._secret)
         return self._coord
 
     @property
@@ -48,13 +52,10 @@ class Client:
         """A client of the cluster's job scheduler (see stackyard/compute/)."""
         if self._engine is None:
             from stackyard.compute.client import EngineClient
-            state = self.home.read_state() if self.home else None
-            addresses = [d["address"] for d in (state or {}).get("daemons", [])
-                         if d["role"] == "scheduler"]
-            if not addresses:
-                raise ClusterUnavailable("this cluster runs no job scheduler "
-                                         "(yard cluster up starts one; --workers 0 does not)")
-            self._engine = EngineClient(addresses[0], self._secret)
+            self._engine = EngineClient(self._addresses(
+                "scheduler", "this cluster runs no job scheduler "
+                             "(yard cluster up starts one; --workers 0 does not)")[0],
+                self._secret)
         return self._engine
 
     def coord_cached(self, session_timeout: float = 10.0):

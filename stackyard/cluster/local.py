@@ -244,58 +244,54 @@ class LocalCluster:
 
     def wait_coord_leader(self, timeout: float = 60.0) -> str:
         """Until a replica of the coordination cell says it leads; its address."""
-        pool = HttpPool(Secret.load(self.home.secret_file), timeout=2)
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                for address in self.coord_addresses():
-                    try:
-                        if pool.call(address, "status")["result"]["role"] == "leader":
-                            return address
-                    except Exception:
-                        pass
-                time.sleep(0.05)
-        finally:
-            pool.close()
-        raise TimeoutError(f"the coordination cell elected no leader within {timeout} s")
+        def leader(pool) -> str | None:
+            for address in self.coord_addresses():
+                try:
+                    if pool.call(address, "status")["result"]["role"] == "leader":
+                        return address
+                except Exception:
+                    pass
+            return None
+        return self._poll(leader, timeout,
+                          f"the coordination cell elected no leader within {timeout} s",
+                          call_timeout=2)
 
     def wait_workers(self, n: int, timeout: float = 60.0) -> None:
         """Until the scheduler counts N live workers."""
         state = self.home.read_state()
         address = next(d["address"] for d in state["daemons"] if d["role"] == "scheduler")
-        pool = HttpPool(Secret.load(self.home.secret_file), timeout=5)
+        self._poll(lambda pool: sum(w["alive"] for w in pool.call(address, "workers")) >= n,
+                   timeout, f"the scheduler did not see {n} live workers within {timeout} s")
+
+    def _poll(self, ready, timeout: float, failure, call_timeout: float = 5.0):
+        """Call READY(pool) every 50 ms until it returns something true, and
+        return that (an error counts as not yet); after TIMEOUT seconds raise
+        TimeoutError(FAILURE, or FAILURE() if it is callable)."""
+        pool = HttpPool(Secret.load(self.home.secret_file), timeout=call_timeout)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 try:
-                    if sum(w["alive"] for w in pool.call(address, "workers")) >= n:
-                        return
+                    got = ready(pool)
+                    if got:
+                        return got
                 except Exception:
                     pass
                 time.sleep(0.05)
         finally:
             pool.close()
-        raise TimeoutError(f"the scheduler did not see {n} live workers within {timeout} s")
+        raise TimeoutError(failure() if callable(failure) else failure)
 
     def wait_live(self, n: int, timeout: float = 60.0) -> None:
         """Until the master counts N live chunkservers and is out of safe mode."""
-        state = self.home.read_state()
-        pool = HttpPool(Secret.load(self.home.secret_file), timeout=5)
-        deadline = time.monotonic() + timeout
-        info = None
-        while time.monotonic() < deadline:
-            try:
-                info = pool.call(state["master"], "cluster")
-                live = sum(1 for s in info["servers"] if s["alive"])
-                if live >= n and not info["safemode"]:
-                    pool.close()
-                    return
-            except Exception:
-                pass
-            time.sleep(0.05)
-        pool.close()
-        raise TimeoutError(f"the master did not see {n} live chunkservers within {timeout} s "
-                           f"(last report: {info})")
+        master = self.home.read_state()["master"]
+        last = [None]
+
+        def ready(pool) -> bool:
+            last[0] = info = pool.call(master, "cluster")
+            return sum(s["alive"] for s in info["servers"]) >= n and not info["safemode"]
+        self._poll(ready, timeout, lambda: f"the master did not see {n} live chunkservers "
+                                           f"within {timeout} s (last report: {last[0]})")
 
 
 def _read_toml(path) -> dict:

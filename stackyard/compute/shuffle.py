@@ -46,16 +46,20 @@ def group_sorted(records: Iterable[tuple]) -> Iterator[tuple[object, Iterator]]:
 def combine(records: Iterable[tuple], combiner: Combiner | None, counters: dict) -> Iterator[tuple]:
     if combiner is None:
         return iter(records)
-    return _counted(combiner(_counted(records, counters, "combine_input_records")), counters,
-                    "combine_output_records")
+    return counted(combiner(counted(records, counters, "combine_input_records")), counters,
+                   "combine_output_records")
 
 
-def _counted(records, counters, name):
+def counted(records: Iterable, counters: dict, name: str) -> Iterator:
+    """RECORDS as they are, adding how many went by to COUNTERS[NAME] (also
+    when the consumer stops early)."""
     n = 0
-    for r in records:
-        n += 1
-        yield r
-    counters[name] = counters.get(name, 0) + n
+    try:
+        for r in records:
+            n += 1
+            yield r
+    finally:
+        counters[name] = counters.get(name, 0) + n
 
 
 class MapOutputBuffer:
@@ -71,21 +75,7 @@ class MapOutputBuffer:
         self.runs: list[tuple[Path, list[tuple[int, int]]]] = []
 
     def add(self, key, value) -> None:
-        if self.partitions == 1:
-            p = 0
-        elif self.partitioner is None:
-            p = stable_hash(key) % self.partitions
-        else:
-            p = self.partitioner(key, self.partitions)
-        if not 0 <= p < self.partitions:
-            raise ValueError(f"partitioner returned {p} for key {key!r}: must be in "
-                             f"0..{self.partitions - 1}")
-        self.buckets[p].append((key, value))
-        self.held += 1
-        if self.held % SAMPLE_EVERY == 0:
-            self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
-            if self.held * self.avg > self.limit:
-                self.spill()
+        self.extend(((key, value),))
 
     def extend(self, pairs: Iterable[tuple]) -> int:
         """add() for a whole stream, with the loop's lookups hoisted; a None
@@ -131,9 +121,8 @@ class MapOutputBuffer:
         with open(path, "wb", buffering=1 << 20) as out:
             for records in per_partition:
                 start = out.tell()
-                counted = _counted(combine(records, combiner, self.counters), self.counters,
-                                   "spilled_records")
-                write_batches(out, counted)
+                write_batches(out, counted(combine(records, combiner, self.counters),
+                                           self.counters, "spilled_records"))
                 index.append((start, out.tell() - start))
         return index
 

@@ -34,7 +34,7 @@ from stackyard import errors
 from stackyard.cluster.config import WorkerConfig
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import Secret
-from stackyard.net.server import error_response, make_app, serve
+from stackyard.net.server import error_response, make_app, serve, stream_file
 from stackyard.web import engine_pages, pages
 
 log = logging.getLogger("stackyard.worker")
@@ -222,18 +222,7 @@ class WorkerDaemon:
             return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
         with f:
             f.seek(offset)
-            resp = web.StreamResponse(headers={"Content-Length": str(length),
-                                               "Content-Type": "application/octet-stream"})
-            await resp.prepare(request)
-            left = length
-            while left:
-                piece = await asyncio.to_thread(f.read, min(1 << 20, left))
-                if not piece:
-                    break
-                await resp.write(piece)
-                left -= len(piece)
-            await resp.write_eof()
-            return resp
+            return await stream_file(request, f, length)
 
     # -- pages -------------------------------------------------------------------------
 

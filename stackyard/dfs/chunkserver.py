@@ -30,6 +30,7 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.cluster.config import BLOCK, ChunkserverConfig
 from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
+from stackyard.dfs.webhdfs import OWN_AUTH
 from stackyard.dfs.webhdfs_data import WebHdfsData
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import Secret
@@ -52,7 +53,7 @@ class Chunkserver:
         self.started = time.time()
         self.counters = {"bytes_written": 0, "bytes_read": 0, "chunks_replicated": 0,
                          "checksum_failures": 0}
-        self.app = make_app(self.secret)
+        self.app = make_app(self.secret, own_auth=OWN_AUTH)
         self.app.router.add_post("/chunk/write", self.handle_write)
         self.app.router.add_get("/chunk/read", self.handle_read)
         self.app.router.add_get("/chunk/checksum", self.handle_checksum)

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from stackyard.cluster.config import MasterConfig
 from stackyard.dfs.master import Master
-from stackyard.dfs.webhdfs import WebHdfsMaster
+from stackyard.dfs.webhdfs import OWN_AUTH, WebHdfsMaster
 from stackyard.net.auth import Secret
 from stackyard.net.server import make_app, rpc, serve
 from stackyard.web import pages
@@ -22,7 +22,7 @@ class MasterDaemon:
     def __init__(self, cfg: MasterConfig):
         self.cfg = cfg
         self.master = Master(cfg, Secret.load(cfg.secret_file))
-        self.app = make_app(self.master.secret)
+        self.app = make_app(self.master.secret, own_auth=OWN_AUTH)
         for name in dir(self.master):
             if name.startswith("rpc_"):
                 self.app.router.add_post(f"/rpc/{name[4:]}", rpc(getattr(self.master, name)))

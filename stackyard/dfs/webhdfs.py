@@ -34,6 +34,7 @@ from stackyard import errors
 from stackyard.dfs.namespace import normalize
 from stackyard.net.auth import Secret
 
+OWN_AUTH = ("/webhdfs/",)          # these routes check tokens themselves (identify)
 REDIRECT_TOKEN_LIFETIME = 3600.0   # covers a long upload through one redirect
 TOKEN_LIFETIME = 24 * 3600.0       # Hadoop's delegation-token renew interval
 

@@ -26,6 +26,7 @@ from stackyard.dfs.webhdfs import (
     unix_groups,
 )
 from stackyard.net.auth import Secret
+from stackyard.net.server import stream_file
 
 PIECE = 1 << 20
 
@@ -71,18 +72,7 @@ class WebHdfsData:
             length = number(q.get("length"), "length")
             end = size if length is None else min(size, offset + length)
             await asyncio.to_thread(f.seek, offset)
-            resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
-                                               "Content-Length": str(end - offset)})
-            await resp.prepare(request)
-            left = end - offset
-            while left:
-                piece = await asyncio.to_thread(f.read, min(PIECE, left))
-                if not piece:
-                    break
-                await resp.write(piece)
-                left -= len(piece)
-            await resp.write_eof()
-            return resp
+            return await stream_file(request, f, end - offset, PIECE)
         finally:
             f.close()
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import fnmatch
 import io
 import posixpath
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from stackyard.compute.records import read_records, write_batches
+from stackyard.compute.shuffle import counted
 
 READ_BUFFER = 4 << 20
 
@@ -52,7 +54,8 @@ def input_files(fs, paths: str | list[str]) -> list[dict]:
     return out
 
 
-class InputFormat:
+class InputFormat(ABC):
+    """Splits and reads; subclasses say how a split becomes records."""
     splittable = True
 
     def splits(self, fs, paths) -> list[Split]:
@@ -66,8 +69,9 @@ class InputFormat:
                 out.append(Split(f["path"], c.offset, c.length, tuple(c.hosts)))
         return out
 
+    @abstractmethod
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
-        raise NotImplementedError
+        """The records of SPLIT; adds what it read to counters["bytes_read"]."""
 
 
 class TextInput(InputFormat):
@@ -101,37 +105,38 @@ class TextBlockInput(InputFormat):
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
         end = split.offset + split.length
         with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-            pos = split.offset
-            if pos:
-                f.seek(pos)
-                pos += len(f.readline())
-            start = pos
+            pos = start = _first_owned_line(f, split)
             while pos <= end:
                 data = f.read(self.block)
                 if not data:
                     break
                 if not data.endswith(b"\n"):
                     data += f.readline()
-                if pos + len(data) > end:
-                    # ours are the lines that start at or before END
-                    cut = data.find(b"\n", end - pos) + 1
-                    data = data[:cut] if cut else data
-                    yield pos, data
-                    pos += len(data)
-                    break
+                last = pos + len(data) > end
+                if last:       # ours are the lines that start at or before END
+                    data = data[:data.find(b"\n", end - pos) + 1] or data
                 yield pos, data
                 pos += len(data)
+                if last:
+                    break
             counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
+
+
+def _first_owned_line(f, split: Split) -> int:
+    """Position F at the first line SPLIT owns and return its offset: a split
+    that does not start the file skips through its first newline, since the
+    previous split reads on past its end to finish that line."""
+    pos = split.offset
+    if pos:
+        f.seek(pos)
+        pos += len(f.readline())
+    return pos
 
 
 def _lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, bytes]]:
     end = split.offset + split.length
     with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-        pos = split.offset
-        if pos:
-            f.seek(pos)
-            pos += len(f.readline())     # the previous split owns this line
-        start = pos
+        pos = start = _first_owned_line(f, split)
         for line in f:
             if pos > end:
                 break
@@ -180,9 +185,10 @@ class PickleInput(InputFormat):
             counters["bytes_read"] = counters.get("bytes_read", 0) + f.tell()
 
 
-class OutputFormat:
+class OutputFormat(ABC):
+    @abstractmethod
     def write(self, f, records: Iterable[tuple], counters: dict) -> None:
-        raise NotImplementedError
+        """RECORDS into the open DFS file F; counts counters["output_records"]."""
 
 
 class TextOutput(OutputFormat):
@@ -191,18 +197,15 @@ class TextOutput(OutputFormat):
 
     def write(self, f, records: Iterable[tuple], counters: dict) -> None:
         out = io.TextIOWrapper(f, encoding="utf-8", newline="\n", write_through=False)
-        n = 0
-        for key, value in records:
+        for key, value in counted(records, counters, "output_records"):
             if value is None:
                 out.write(f"{key}\n")
             elif key is None:
                 out.write(f"{value}\n")
             else:
                 out.write(f"{key}\t{value}\n")
-            n += 1
         out.flush()
         out.detach()
-        counters["output_records"] = counters.get("output_records", 0) + n
 
 
 class PickleOutput(OutputFormat):
@@ -210,14 +213,7 @@ class PickleOutput(OutputFormat):
     Python values intact (for chaining jobs)."""
 
     def write(self, f, records: Iterable[tuple], counters: dict) -> None:
-        n = [0]
-
-        def counted():
-            for r in records:
-                n[0] += 1
-                yield r
-        write_batches(f, counted())
-        counters["output_records"] = counters.get("output_records", 0) + n[0]
+        write_batches(f, counted(records, counters, "output_records"))
 
 
 class RawOutput(OutputFormat):
@@ -225,11 +221,8 @@ class RawOutput(OutputFormat):
     as TeraSort's sorted records."""
 
     def write(self, f, records: Iterable[tuple], counters: dict) -> None:
-        n = 0
-        for _key, value in records:
+        for _key, value in counted(records, counters, "output_records"):
             f.write(value)
-            n += 1
-        counters["output_records"] = counters.get("output_records", 0) + n
 
 
 def pickle_records(records) -> bytes:

@@ -14,6 +14,7 @@ import posixpath
 from dataclasses import dataclass
 
 from stackyard.compute.context import CommitDenied, TaskContext
+from stackyard.compute.shuffle import counted
 from stackyard.mapreduce.job import Job
 
 
@@ -35,9 +36,9 @@ class MapReduceProgram:
         job, c = self.job, ctx.counters
         split = ctx.split = self.splits[ctx.task]     # Hadoop's context.getInputSplit()
         c["map_input_bytes"] = split.length
-        records = _count(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
+        records = counted(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
         if not self.reducers:
-            pairs = _count(job.map_records(records), c, "map_output_records")
+            pairs = counted(job.map_records(records), c, "map_output_records")
             self._publish(ctx, f"part-m-{ctx.task:05d}", pairs)
             return
         combiner = job.combine_sorted if job.has_combiner() else None
@@ -50,8 +51,8 @@ class MapReduceProgram:
 
     def run_reduce(self, ctx: TaskContext) -> None:
         c = ctx.counters
-        records = _count(ctx.shuffle_input(ctx.task), c, "reduce_input_records")
-        out = _count(self.job.reduce_sorted(records, c), c, "reduce_output_records")
+        records = counted(ctx.shuffle_input(ctx.task), c, "reduce_input_records")
+        out = counted(self.job.reduce_sorted(records, c), c, "reduce_output_records")
         self._publish(ctx, f"part-r-{ctx.task:05d}", out)
 
     def _publish(self, ctx: TaskContext, name: str, records) -> None:
@@ -70,12 +71,3 @@ class MapReduceProgram:
         fs.mv(tmp, final)
         fs.rm(tmpdir, recursive=True)
 
-
-def _count(records, counters: dict, name: str):
-    n = 0
-    try:
-        for r in records:
-            n += 1
-            yield r
-    finally:
-        counters[name] = counters.get(name, 0) + n

@@ -53,25 +53,25 @@ class StreamingJob(Job):
         return (split_line(out) for out in self.pipe(self.combiner_cmd, lines, "combiner"))
 
     def reduce_sorted(self, records: Iterator[tuple], counters: dict) -> Iterator[tuple]:
-        keys = [0]
-        last = object()
+        groups = [0]
 
-        def lines():
-            nonlocal last
+        def grouped():                  # counts the keys as the records go by
+            last = object()
             for k, v in records:
                 if k != last:
-                    keys[0] += 1
+                    groups[0] += 1
                     last = k
-                yield f"{k}\t{v}"
+                yield k, v
         try:
             if not self.reducer_cmd or self.reducer_cmd == "NONE":
-                yield from ((k, v) for k, v in (split_line(x) for x in lines()))
+                yield from grouped()    # the identity reducer: records go out as they came
                 return
-            for out in self.pipe(self.reducer_cmd, lines(), "reducer"):
+            lines = (f"{k}\t{v}" for k, v in grouped())
+            for out in self.pipe(self.reducer_cmd, lines, "reducer"):
                 key, tab, value = out.partition("\t")
                 yield (key, value) if tab else (out, None)
         finally:
-            counters["reduce_input_groups"] = counters.get("reduce_input_groups", 0) + keys[0]
+            counters["reduce_input_groups"] = counters.get("reduce_input_groups", 0) + groups[0]
 
     def pipe(self, cmd: str, lines: Iterable[str], role: str) -> Iterator[str]:
         """Feed LINES to CMD's stdin from a thread; yield its stdout lines."""

@@ -34,11 +34,13 @@ def error_response(exc: BaseException) -> web.Response:
                         headers=headers)
 
 
-def auth_middleware(secret: Secret):
+def auth_middleware(secret: Secret, own_auth: tuple[str, ...] = ()):
+    """Every request must carry the secret, except under OWN_AUTH: path
+    prefixes whose handlers authenticate in their own protocol's way."""
     @web.middleware
     async def check(request: web.Request, handler):
-        if request.path.startswith("/webhdfs/"):
-            return await handler(request)   # WebHDFS authenticates its own way (dfs/webhdfs.py)
+        if own_auth and request.path.startswith(own_auth):
+            return await handler(request)
         reason = secret.check_header(request.method, request.path_qs,
                                      request.headers.get("Authorization"))
         if reason is not None:
@@ -76,9 +78,28 @@ def rpc(handler: Callable[[dict], Awaitable[object] | object]):
     return route
 
 
-def make_app(secret: Secret) -> web.Application:
-    return web.Application(middlewares=[auth_middleware(secret)],
+def make_app(secret: Secret, own_auth: tuple[str, ...] = ()) -> web.Application:
+    return web.Application(middlewares=[auth_middleware(secret, own_auth)],
                            client_max_size=1024 ** 3)
+
+
+async def stream_file(request: web.Request, f, length: int,
+                      piece: int = 1 << 20) -> web.StreamResponse:
+    """LENGTH bytes from F's position as the response body, read a piece at a
+    time in a thread so that a blocking file (local or DFS) never stalls the
+    event loop."""
+    resp = web.StreamResponse(headers={"Content-Length": str(length),
+                                       "Content-Type": "application/octet-stream"})
+    await resp.prepare(request)
+    left = length
+    while left:
+        data = await asyncio.to_thread(f.read, min(piece, left))
+        if not data:
+            break
+        await resp.write(data)
+        left -= len(data)
+    await resp.write_eof()
+    return resp
 
 
 async def serve(app: web.Application, host: str, port: int, addr_file: str | None,
