@@ -5,6 +5,7 @@
 """
 
 from stackyard.connect import Client, connect
+from stackyard.dataset.storage import StorageLevel
 
 __version__ = "0.1.0"
-__all__ = ["Client", "connect", "__version__"]
+__all__ = ["Client", "connect", "StorageLevel", "__version__"]

@@ -58,6 +58,12 @@ class Client:
                 self._secret)
         return self._engine
 
+    def context(self, appName: str = "stackyard", **options):  # noqa: N803
+        """The dataset API's driver (PySpark's SparkContext) on this cluster's
+        engine; stop() it, or use it as a context manager."""
+        from stackyard.dataset.context import Context
+        return Context(self, appName, **options)
+
     def coord_cached(self, session_timeout: float = 10.0):
         """A client of the coordination cell that caches the nodes it reads
         (Chubby's cache: invalidated before any write to them is acknowledged).

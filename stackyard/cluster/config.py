@@ -146,6 +146,7 @@ class WorkerConfig:
     slots: int = 0                     # concurrent tasks; 0: this machine's cores
     chunkserver: str = ""              # host:port of the chunkserver beside it (locality)
     heartbeat_interval: float = 0.5    # also sent at once when a task ends
+    block_memory: int = 1 << 30        # bytes of cached partitions held in memory
 
     def validate(self) -> WorkerConfig:
         _positive(self, "heartbeat_interval")
@@ -154,6 +155,8 @@ class WorkerConfig:
                 raise ValueError(f"{name}: must be host:port")
         if self.slots < 0:
             raise ValueError(f"slots: must be 0 (= cores) or more, got {self.slots}")
+        if self.block_memory < 0:
+            raise ValueError(f"block_memory: must be 0 or more bytes, got {self.block_memory}")
         _port(self)
         return self
 

@@ -33,6 +33,7 @@ class Settings:
     coord_cache_lease: float = 1.0
     workers: int = 2                  # job-engine workers (0: no scheduler either)
     worker_slots: int = 0             # tasks per worker; 0: the cores divided among the workers
+    worker_block_memory: int = 1 << 30   # cached partitions each worker holds in memory
     worker_dead_after: float = 10.0
     speculative_min_seconds: float = 2.0
     chunk_size: int = 64 * MiB
@@ -139,6 +140,7 @@ class LocalCluster:
                         data_dir=str(h.data(name)), scheduler=f"{sched['host']}:{sched['port']}",
                         master=master, secret_file=str(h.secret_file), name=name, host=s.host,
                         addr_file=str(h.addr_file(name)), slots=s.worker_slots or share,
+                        block_memory=s.worker_block_memory,
                         chunkserver=f"{cs['host']}:{cs['port']}").validate(), h.conf(name))
                 daemons.append({"name": name, "role": "worker"})
         for d in daemons:

@@ -44,6 +44,17 @@ class EngineClient:
     def workers(self) -> list[dict]:
         return self.call("workers")
 
+    def results(self, job: str, stage: int) -> list[bytes | None]:
+        """What each task of STAGE returned to the driver."""
+        return self.call("results", job=job, stage=stage)
+
+    def blocks(self, prefix: str) -> dict[str, list[list[str]]]:
+        """{block id: [[worker, address], ...]}: where cached partitions are."""
+        return self.call("blocks", prefix=prefix)
+
+    def drop_blocks(self, prefix: str) -> None:
+        self.call("drop_blocks", prefix=prefix)
+
     def wait(self, job: str, progress: Callable[[dict], None] | None = None,
              timeout: float | None = None) -> dict:
         """Until JOB ends; PROGRESS gets every summary on the way. Raises

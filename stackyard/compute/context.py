@@ -4,6 +4,7 @@ permission to commit its output."""
 
 from __future__ import annotations
 
+import posixpath
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,7 @@ class TaskContext:
         self.secret = Secret.load(task["secret_file"])
         self.pool = HttpPool(self.secret, timeout=120)
         self.split = None          # a map task's input split, set by the program
+        self.output = b""          # what the task returns to the driver (a result task's value)
         self._fs = None
 
     @property
@@ -59,15 +61,16 @@ class TaskContext:
         return MapOutputBuffer(self.dir, self.partitions, partitioner, limit, combiner,
                                self.counters)
 
-    def shuffle_input(self, partition: int):
-        """The records of PARTITION from every task of every parent stage, sorted by key."""
-        return merge_segments(self.fetch(partition))
+    def shuffle_input(self, partition: int, stages: list[int] | None = None):
+        """The records of PARTITION from every task of the parent STAGES (default:
+        all of them), sorted by key."""
+        return merge_segments(self.fetch(partition, stages))
 
-    def fetch(self, partition: int) -> list[Path]:
+    def fetch(self, partition: int, stages: list[int] | None = None) -> list[Path]:
         indir = self.dir / "in"
         indir.mkdir(exist_ok=True)
         wanted = []
-        for sid in self.parents:
+        for sid in self.parents if stages is None else stages:
             where = self.pool.call(self.info["scheduler"], "map_outputs", job=self.job, stage=sid)
             for t in range(where["tasks"]):
                 out = where["outputs"][t]
@@ -100,9 +103,57 @@ class TaskContext:
         self.incr("shuffle_bytes", n)
         return path
 
+    # -- cached partitions (the worker's block store) ---------------------------------
+
+    def get_block(self, bid: str, where: list[str] = ()) -> bytes | None:
+        """Block BID from this worker, else from one of the worker addresses
+        WHERE; None when nobody has it (it must be recomputed)."""
+        for address in [self.info["worker_address"], *where]:
+            try:
+                resp = self.pool.request(address, "GET", "/block", {"id": bid})
+                data = resp.read()
+            except (errors.StackyardError, OSError):
+                continue
+            if resp.status == 200:
+                self.incr("cache_hits" if address == self.info["worker_address"]
+                          else "cache_remote_hits")
+                return data
+        self.incr("cache_misses")
+        return None
+
+    def put_block(self, bid: str, data: bytes, level: str) -> None:
+        """Cache BID on this worker; losing it only costs a recomputation."""
+        try:
+            resp = self.pool.request(self.info["worker_address"], "PUT", "/block",
+                                     {"id": bid, "level": level}, body=data)
+            resp.read()
+        except (errors.StackyardError, OSError):
+            pass
+
     def commit(self) -> bool:
         """May this attempt publish its output? Only one attempt of a task may."""
         return bool(self.pool.call(self.info["scheduler"], "commit", attempt=self.attempt))
+
+    def publish(self, output: str, name: str, write, replication: int | None = None) -> None:
+        """Write OUTPUT/NAME as Hadoop's FileOutputCommitter does: WRITE(file)
+        fills OUTPUT/_temporary/ATTEMPT/NAME; then, with the scheduler's
+        permission (one attempt per task gets it), it is renamed into place.
+        A reader never sees a half-written file; a speculative pair never
+        both publish."""
+        fs = self.fs
+        tmpdir = posixpath.join(output, "_temporary", self.attempt)
+        tmp = posixpath.join(tmpdir, name)
+        with fs.open(tmp, "wb", replication=replication) as f:
+            write(f)
+            self.counters["bytes_written"] = self.counters.get("bytes_written", 0) + f.tell()
+        if not self.commit():
+            fs.rm(tmpdir, recursive=True)
+            raise CommitDenied(f"{self.attempt}: another attempt commits this task's output")
+        final = posixpath.join(output, name)
+        if fs.exists(final):       # a committer that died after its rename, before reporting
+            fs.rm(final)
+        fs.mv(tmp, final)
+        fs.rm(tmpdir, recursive=True)
 
     def close(self) -> None:
         shutil.rmtree(self.dir / "in", ignore_errors=True)

@@ -2,7 +2,8 @@
 
 Reads DIR/task.msgpack (written by the worker), unpickles the job's program
 from the payload, runs `program.run_task(ctx)` and writes DIR/result.msgpack:
-{"state": "succeeded" | "failed", "counters", "error" (the user's traceback),
+{"state": "succeeded" | "failed", "counters", "output" (bytes the task returns
+to the driver), "error" (the user's traceback),
 "fetch_failed": [stage, task] when a map output could not be fetched}.
 """
 
@@ -44,7 +45,7 @@ def main(adir: str) -> int:
         with open(task["payload"], "rb") as f:
             program = cloudpickle.load(f)
         program.run_task(ctx)
-        result = {"state": "succeeded", "counters": ctx.counters}
+        result = {"state": "succeeded", "counters": ctx.counters, "output": ctx.output}
     except CommitDenied as exc:     # another attempt of the task commits: not a failure
         result = {"state": "failed", "killed": True, "error": str(exc), "counters": ctx.counters}
     except FetchFailed as exc:
@@ -58,6 +59,23 @@ def main(adir: str) -> int:
     tmp.write_bytes(msgpack.packb(result, default=str))
     os.replace(tmp, d / "result.msgpack")
     return 0
+
+
+def run_attempt(adir: str) -> None:
+    """In the forked task process: a session of its own (so that a kill takes
+    its subprocesses too), output to task.log, then the runner. It lives
+    here, in a module the fork server preloads: a child unpickles its target
+    by importing the target's module, which must cost nothing."""
+    os.setsid()
+    fd = os.open(os.path.join(adir, "task.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.chdir(adir)
+    code = main(adir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

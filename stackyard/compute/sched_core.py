@@ -43,13 +43,14 @@ class Attempt:
     finished: float = 0.0
     error: str = ""
     counters: dict = field(default_factory=dict)
+    output: bytes = b""                # what the task returns to the driver (opaque)
 
 
 @dataclass
 class Task:
     stage: Stage
     index: int
-    preferred: list[str]               # addresses of chunkservers holding the input
+    preferred: list[str]               # chunkservers holding its input, or workers caching it
     state: str = PENDING
     attempts: list[Attempt] = field(default_factory=list)
     failures: int = 0
@@ -112,6 +113,11 @@ class Worker:
     running: set[str] = field(default_factory=set)      # attempt ids
     to_kill: list[str] = field(default_factory=list)
     to_clean: list[str] = field(default_factory=list)   # finished job ids
+    blocks: set[str] = field(default_factory=set)       # cached partitions it holds
+    to_drop: list[str] = field(default_factory=list)    # block-id prefixes to forget
+
+    def near(self, task: Task) -> bool:
+        return self.chunkserver in task.preferred or self.name in task.preferred
 
 
 class SchedulerCore:
@@ -172,21 +178,32 @@ class SchedulerCore:
     # -- workers ---------------------------------------------------------------
 
     def heartbeat(self, name: str, address: str, chunkserver: str, slots: int,
-                  reports: list[dict], running: list[str], now: float) -> dict:
+                  reports: list[dict], running: list[str], now: float,
+                  blocks: list[str] | None = None) -> dict:
         """A worker's heartbeat: record its reports, then hand it work. RUNNING
         is what the worker runs now; an attempt we placed there that it neither
-        runs nor reports (it restarted) is lost.
-        Returns {"launch": [assignments], "kill": [attempt ids], "cleanup": [job ids]}."""
+        runs nor reports (it restarted) is lost. BLOCKS, when given, are the
+        cached partitions it holds now.
+        Returns {"launch": [assignments], "kill": [attempt ids], "cleanup": [job ids],
+        "drop": [block-id prefixes]}."""
         w = self.workers.get(name)
         if w is None or not w.alive:
             w = Worker(name, address, chunkserver, slots, now)
             self.workers[name] = w
         w.address, w.chunkserver, w.slots, w.last_seen = address, chunkserver, slots, now
+        if blocks is not None:
+            w.blocks = set(blocks)
         for r in reports:
             self.report(r, now)
         for aid in w.running - set(running):
             self.report({"attempt": aid, "state": FAILED, "killed": True,
                          "error": f"worker {name} no longer runs it"}, now)
+        return self.assign(name, now)
+
+    def assign(self, name: str, now: float) -> dict:
+        """What worker NAME (just heard from) should start, kill, clean and drop."""
+        w = self.workers[name]
+        w.last_seen = now
         launch = []
         while len(w.running) < w.slots:
             # at most one task reading a shuffle per heartbeat, as Hadoop hands out
@@ -195,8 +212,8 @@ class SchedulerCore:
             if a is None:
                 break
             launch.append(self._assignment(a))
-        out = {"launch": launch, "kill": w.to_kill, "cleanup": w.to_clean}
-        w.to_kill, w.to_clean = [], []
+        out = {"launch": launch, "kill": w.to_kill, "cleanup": w.to_clean, "drop": w.to_drop}
+        w.to_kill, w.to_clean, w.to_drop = [], [], []
         return out
 
     def _assignment(self, a: Attempt) -> dict:
@@ -217,7 +234,7 @@ class SchedulerCore:
                 for task in stage.tasks:
                     if task.state != PENDING:
                         continue
-                    if not task.preferred or w.chunkserver in task.preferred:
+                    if not task.preferred or w.near(task):
                         return self._launch(task, w, now)
                     if fallback is None:
                         fallback = task
@@ -230,7 +247,7 @@ class SchedulerCore:
         number = len(task.attempts)
         aid = f"{job.id}_s{task.stage.id}_t{task.index:05d}_a{number}"
         a = Attempt(aid, task, number, w.name, now, speculative=speculative,
-                    local=bool(task.preferred) and w.chunkserver in task.preferred)
+                    local=bool(task.preferred) and w.near(task))
         task.attempts.append(a)
         task.state = RUNNING
         self.attempts[aid] = a
@@ -284,6 +301,7 @@ class SchedulerCore:
         a.finished = now
         if r["state"] == SUCCEEDED:
             a.state, a.counters = SUCCEEDED, r.get("counters") or {}
+            a.output = r.get("output") or b""
             if task.state != SUCCEEDED and job.state == RUNNING:
                 task.state, task.winner = SUCCEEDED, a
                 for other in task.running:
@@ -348,6 +366,31 @@ class SchedulerCore:
                         "address": w.address if w else ""}
                        if t.state == SUCCEEDED and t.winner else None)
         return {"tasks": len(stage.tasks), "outputs": out}
+
+    def results(self, job_id: str, sid: int) -> list[bytes | None]:
+        """What each task of stage SID returned (its winning attempt's output)."""
+        return [t.winner.output if t.state == SUCCEEDED and t.winner else None
+                for t in self.jobs[job_id].stage(sid).tasks]
+
+    # -- cached blocks -----------------------------------------------------------
+
+    def block_locations(self, prefix: str) -> dict[str, list[list[str]]]:
+        """{block id: [[worker name, address], ...]} for the live workers' blocks
+        starting with PREFIX."""
+        out: dict[str, list[list[str]]] = {}
+        for w in self.workers.values():
+            if w.alive:
+                for b in w.blocks:
+                    if b.startswith(prefix):
+                        out.setdefault(b, []).append([w.name, w.address])
+        return out
+
+    def drop_blocks(self, prefix: str) -> None:
+        """Have every worker forget the blocks starting with PREFIX (unpersist)."""
+        for w in self.workers.values():
+            if w.alive:
+                w.blocks = {b for b in w.blocks if not b.startswith(prefix)}
+                w.to_drop.append(prefix)
 
     # -- time ------------------------------------------------------------------
 

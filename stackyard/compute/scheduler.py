@@ -3,8 +3,14 @@
 RPCs (msgpack, signed like every other call):
     submit {spec, payload}        -> {"job": id}     payload: opaque bytes, never unpickled here
     payload {job}                 -> bytes           for workers, once per job
-    heartbeat {worker, address, chunkserver, slots, reports, running}
-                                  -> {"launch", "kill", "cleanup"}
+    heartbeat {worker, address, chunkserver, slots, reports, running, blocks, wait}
+                                  -> {"launch", "kill", "cleanup", "drop"}
+                                  with `wait`, an idle worker's heartbeat is held
+                                  until there is work (a long poll), so a new
+                                  job starts at once
+    results {job, stage}          -> each task's returned bytes (opaque)
+    blocks {prefix} / drop_blocks {prefix}
+                                  -> where cached partitions are / forget them
     status {job} / jobs {}        -> summaries
     map_outputs {job, stage}      -> where a stage's outputs are, for reducers
     commit {attempt}              -> bool, the output-commit permission
@@ -43,7 +49,7 @@ class SchedulerDaemon:
         self.changed = asyncio.Event()
         self.app = make_app(self.secret)
         for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
-                     "commit", "kill", "workers", "detail"):
+                     "commit", "kill", "workers", "detail", "results", "blocks", "drop_blocks"):
             self.app.router.add_post(f"/rpc/{name}", rpc(getattr(self, f"rpc_{name}")))
         self.app.router.add_get("/", self.page_status)
         self.app.router.add_get("/status", self.page_status)
@@ -62,6 +68,7 @@ class SchedulerDaemon:
         log.info("job %s (%s) submitted by %s: %s", job_id, job.name, job.user,
                  ", ".join(f"{s.name}[{len(s.tasks)}]" for s in job.stages))
         self._forget_old()
+        self._changed()
         return {"job": job_id}
 
     def _forget_old(self) -> None:
@@ -80,12 +87,27 @@ class SchedulerDaemon:
         except KeyError:
             raise FileNotFoundError(2, "no such job", a["job"]) from None
 
-    def rpc_heartbeat(self, a: dict) -> dict:
-        out = self.core.heartbeat(a["worker"], a["address"], a.get("chunkserver", ""),
+    async def rpc_heartbeat(self, a: dict) -> dict:
+        name = a["worker"]
+        out = self.core.heartbeat(name, a["address"], a.get("chunkserver", ""),
                                   int(a["slots"]), a.get("reports") or [],
-                                  a.get("running") or [], time.monotonic())
+                                  a.get("running") or [], time.monotonic(), a.get("blocks"))
         if a.get("reports"):
             self._changed()
+        # an idle worker waits here for work instead of asking again later; the
+        # wait stays well inside the time after which it would be declared lost
+        wait = min(float(a.get("wait") or 0), self.cfg.worker_dead_after / 4)
+        deadline = time.monotonic() + wait
+        while (not any(out.values()) and not self.core.workers[name].running
+               and (left := deadline - time.monotonic()) > 0):
+            try:
+                await asyncio.wait_for(self.changed.wait(), left)
+            except TimeoutError:
+                pass
+            worker = self.core.workers.get(name)
+            if worker is None or not worker.alive:
+                break
+            out = self.core.assign(name, time.monotonic())
         return out
 
     def _job(self, job_id: str):
@@ -122,6 +144,21 @@ class SchedulerDaemon:
     def rpc_map_outputs(self, a: dict) -> dict:
         self._job(a["job"])
         return self.core.map_outputs(a["job"], int(a["stage"]))
+
+    def rpc_results(self, a: dict) -> list:
+        self._job(a["job"])
+        return self.core.results(a["job"], int(a["stage"]))
+
+    def rpc_blocks(self, a: dict) -> dict:
+        return self.core.block_locations(str(a.get("prefix") or ""))
+
+    def rpc_drop_blocks(self, a: dict) -> bool:
+        prefix = str(a.get("prefix") or "")
+        if not prefix:
+            raise ValueError("prefix: must name an application's blocks")
+        self.core.drop_blocks(prefix)
+        self._changed()
+        return True
 
     def rpc_commit(self, a: dict) -> bool:
         return self.core.commit(a["attempt"])

@@ -106,6 +106,25 @@ class MapOutputBuffer:
         self.held = held
         return n
 
+    def extend_partitioned(self, items: Iterable[tuple]) -> int:
+        """extend() for (partition, key, value) triples whose partition the
+        caller chose. Returns the number of records."""
+        n, held, parts, buckets = 0, self.held, self.partitions, self.buckets
+        for p, key, value in items:
+            if not 0 <= p < parts:
+                raise ValueError(f"partition {p} for key {key!r}: must be in 0..{parts - 1}")
+            buckets[p].append((key, value))
+            n += 1
+            held += 1
+            if not held & (SAMPLE_EVERY - 1):
+                self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
+                if held * self.avg > self.limit:
+                    self.held = held
+                    self.spill()
+                    held, buckets = 0, self.buckets
+        self.held = held
+        return n
+
     def spill(self) -> None:
         if not self.held:
             return

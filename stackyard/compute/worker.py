@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import shutil
 import signal
-import sys
+import time
 from pathlib import Path
 
 import msgpack
@@ -32,6 +32,8 @@ from aiohttp import web
 
 from stackyard import errors
 from stackyard.cluster.config import WorkerConfig
+from stackyard.compute import runner
+from stackyard.compute.blocks import BlockStore
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import Secret
 from stackyard.net.server import error_response, make_app, serve, stream_file
@@ -39,26 +41,18 @@ from stackyard.web import engine_pages, pages
 
 log = logging.getLogger("stackyard.worker")
 _ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+LONG_POLL = 5.0       # an idle worker's heartbeat waits this long for work (capped by the scheduler)
+HELD = 0.1            # a heartbeat that took longer was held: the scheduler long-polls
 
 
 PRELOAD = ["stackyard.compute.runner", "stackyard.compute.context", "stackyard.dfs.client",
-           "stackyard.mapreduce", "cloudpickle", "msgpack"]
+           "stackyard.mapreduce", "stackyard.dataset", "cloudpickle", "msgpack"]
 
 
-def run_attempt(adir: str) -> None:
-    """In the forked task process: a session of its own (so that a kill takes
-    its subprocesses too), output to task.log, then the runner."""
-    os.setsid()
-    fd = os.open(os.path.join(adir, "task.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    os.chdir(adir)
-    from stackyard.compute import runner
-    code = runner.main(adir)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+def block_id(value: str) -> str:
+    """APP/NAME, each part a safe id (it names a file when spilled)."""
+    app, _, name = value.partition("/")
+    return f"{safe_id(app, 'block')}/{safe_id(name, 'block')}"
 
 
 def safe_id(value: str, what: str) -> str:
@@ -88,7 +82,10 @@ class WorkerDaemon:
         self.beat_lock = asyncio.Lock()
         self.finished = 0
         self.app = make_app(self.secret)
+        self.blocks = BlockStore(Path(cfg.data_dir) / "blocks", cfg.block_memory)
         self.app.router.add_get("/shuffle", self.handle_shuffle)
+        self.app.router.add_get("/block", self.get_block)
+        self.app.router.add_put("/block", self.put_block)
         self.app.router.add_get("/", self.page)
         self.app.router.add_get("/status", self.page)
         self.app.router.add_get("/metrics", self.metrics)
@@ -100,29 +97,41 @@ class WorkerDaemon:
     # -- heartbeats ---------------------------------------------------------------
 
     async def heartbeat_loop(self) -> None:
+        held = False
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.cfg.heartbeat_interval)
-            except TimeoutError:
-                pass
+            # an idle worker asks again at once when its last heartbeat was
+            # answered with something or held by the scheduler (a long poll):
+            # the scheduler paces it
+            if not (held and not self.procs):
+                try:
+                    await asyncio.wait_for(self.wake.wait(), self.cfg.heartbeat_interval)
+                except TimeoutError:
+                    pass
             self.wake.clear()
             try:
-                await self.heartbeat()
+                started = time.monotonic()
+                answered = await self.heartbeat()
+                held = answered or time.monotonic() - started > HELD
             except errors.StackyardError as exc:
+                held = False
                 log.warning("heartbeat failed: %s", exc)
                 await asyncio.sleep(self.cfg.heartbeat_interval)
             except Exception:
+                held = False
                 log.exception("heartbeat failed")
                 await asyncio.sleep(self.cfg.heartbeat_interval)
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self) -> bool:
+        """One heartbeat; True when the answer asked for anything."""
         async with self.beat_lock:
             reports, self.reports = self.reports, []
+            idle = not self.procs
             try:
                 reply = await self.client.call(
                     self.cfg.scheduler, "heartbeat", worker=self.name, address=self.address,
                     chunkserver=self.cfg.chunkserver, slots=self.slots, reports=reports,
-                    running=list(self.procs))
+                    running=list(self.procs), blocks=self.blocks.ids(),
+                    wait=LONG_POLL if idle else 0)
             except BaseException:
                 self.reports = reports + self.reports   # not delivered: send them again
                 raise
@@ -130,8 +139,11 @@ class WorkerDaemon:
                 self.kill(aid)
             for job in reply["cleanup"]:
                 asyncio.create_task(self.cleanup(job))
+            for prefix in reply.get("drop", ()):
+                self.blocks.drop(prefix)
             for assignment in reply["launch"]:
                 await self.launch(assignment)
+            return any(reply.values())
 
     # -- attempts -------------------------------------------------------------------
 
@@ -157,7 +169,7 @@ class WorkerDaemon:
             "secret_file": str(Path(self.cfg.secret_file).resolve()),
             "chunkserver": self.cfg.chunkserver, "worker": self.name,
             "worker_address": self.address, "payload": str(payload)}))
-        proc = self.forks.Process(target=run_attempt, args=(str(adir),),
+        proc = self.forks.Process(target=runner.run_attempt, args=(str(adir),),
                                   name=f"yard-task-{aid}")
         await asyncio.to_thread(proc.start)
         self.procs[aid] = proc
@@ -224,19 +236,45 @@ class WorkerDaemon:
             f.seek(offset)
             return await stream_file(request, f, length)
 
+    # -- cached partitions ------------------------------------------------------------
+
+    async def put_block(self, request: web.Request) -> web.Response:
+        """A task caches a partition here (the body: its pickled records)."""
+        try:
+            bid = block_id(request.query.get("id", ""))
+            level = request.query.get("level", "")
+            data = await request.read()
+            await asyncio.to_thread(self.blocks.put, bid, data, level)
+        except (ValueError, OSError) as exc:
+            return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
+        self.wake.set()          # tell the scheduler where the block is
+        return web.Response(text="ok")
+
+    async def get_block(self, request: web.Request) -> web.Response:
+        try:
+            bid = block_id(request.query.get("id", ""))
+        except ValueError as exc:
+            return error_response(exc)
+        data = await asyncio.to_thread(self.blocks.get, bid)
+        if data is None:
+            return error_response(FileNotFoundError(2, "no such block here", bid))
+        return web.Response(body=data, content_type="application/octet-stream")
+
     # -- pages -------------------------------------------------------------------------
 
     def info(self) -> dict:
         return {"name": self.name, "address": self.address, "scheduler": self.cfg.scheduler,
                 "chunkserver": self.cfg.chunkserver, "slots": self.slots,
-                "running": sorted(self.procs), "finished": self.finished}
+                "running": sorted(self.procs), "finished": self.finished,
+                "blocks": self.blocks.stats()}
 
     async def page(self, _request: web.Request) -> web.Response:
         return web.Response(text=engine_pages.worker_page(self.info()), content_type="text/html")
 
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=pages.prometheus("stackyard_worker", {
-            "slots": self.slots, "running": len(self.procs), "finished_total": self.finished}),
+            "slots": self.slots, "running": len(self.procs), "finished_total": self.finished,
+            "block_memory_bytes": self.blocks.memory_used, "block_disk_bytes": self.blocks.disk_used}),
             content_type="text/plain")
 
     async def run(self) -> None:

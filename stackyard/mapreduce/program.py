@@ -10,10 +10,9 @@ sees a half-written part file, and a speculative pair never both publish.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 
-from stackyard.compute.context import CommitDenied, TaskContext
+from stackyard.compute.context import TaskContext
 from stackyard.compute.shuffle import counted
 from stackyard.mapreduce.job import Job
 
@@ -56,18 +55,7 @@ class MapReduceProgram:
         self._publish(ctx, f"part-r-{ctx.task:05d}", out)
 
     def _publish(self, ctx: TaskContext, name: str, records) -> None:
-        fs = ctx.fs
-        tmpdir = posixpath.join(self.output, "_temporary", ctx.attempt)
-        tmp = posixpath.join(tmpdir, name)
-        with fs.open(tmp, "wb", replication=self.job.output_replication) as f:
+        def write(f) -> None:
             self.job.output_format.write(f, records, ctx.counters)
-            ctx.counters["bytes_written"] = ctx.counters.get("bytes_written", 0) + f.tell()
-        if not ctx.commit():
-            fs.rm(tmpdir, recursive=True)
-            raise CommitDenied(f"{ctx.attempt}: another attempt commits this task's output")
-        final = posixpath.join(self.output, name)
-        if fs.exists(final):       # a committer that died after its rename, before reporting
-            fs.rm(final)
-        fs.mv(tmp, final)
-        fs.rm(tmpdir, recursive=True)
 
+        ctx.publish(self.output, name, write, self.job.output_replication)

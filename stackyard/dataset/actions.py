@@ -1,0 +1,161 @@
+"""RDD actions: each runs a job on the engine and brings a value back to
+the driver (or writes files to the DFS), as PySpark's do. A function runs on
+each partition in the tasks; the driver combines what they return."""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+from collections import Counter, defaultdict
+from collections.abc import Callable
+
+from stackyard.dataset.stats import StatCounter
+
+
+class Actions:
+    def _run(self, func: Callable, partitions: list[int] | None = None, op: str = "") -> list:
+        """FUNC(iterator) of each partition (all, or PARTITIONS), in order."""
+        return self.ctx._run_job(self._node, lambda _split, it, _rt: func(it), partitions,
+                                 op or "action")
+
+    def collect(self) -> list:
+        return list(itertools.chain.from_iterable(self._run(list, op="collect")))
+
+    def count(self) -> int:
+        return sum(self._run(lambda it: sum(1 for _ in it), op="count"))
+
+    def first(self):
+        got = self.take(1)
+        if not got:
+            raise ValueError("RDD is empty")
+        return got[0]
+
+    def take(self, num: int) -> list:
+        """The first NUM elements: one partition first, then more partitions
+        at a time (up to four times as many as already scanned), as PySpark."""
+        items: list = []
+        total = self.getNumPartitions()
+        scanned = 0
+        while len(items) < num and scanned < total:
+            tries = 1
+            if scanned:
+                if not items:
+                    tries = scanned * 4
+                else:
+                    tries = max(int(1.5 * num * scanned / len(items)) - scanned, 1)
+                    tries = min(tries, scanned * 4)
+            left = num - len(items)
+            parts = list(range(scanned, min(scanned + tries, total)))
+            for got in self._run(lambda it, left=left: list(itertools.islice(it, left)), parts, "take"):
+                items.extend(got)
+            scanned += len(parts)
+        return items[:num]
+
+    def takeOrdered(self, num: int, key: Callable | None = None) -> list:  # noqa: N802
+        parts = self._run(lambda it: heapq.nsmallest(num, it, key=key), op="takeOrdered")
+        return heapq.nsmallest(num, itertools.chain.from_iterable(parts), key=key)
+
+    def top(self, num: int, key: Callable | None = None) -> list:
+        parts = self._run(lambda it: heapq.nlargest(num, it, key=key), op="top")
+        return heapq.nlargest(num, itertools.chain.from_iterable(parts), key=key)
+
+    def reduce(self, f: Callable):
+        def part(it):
+            first = next(it, _EMPTY)
+            return [] if first is _EMPTY else [_fold(it, first, f)]
+        vals = list(itertools.chain.from_iterable(self._run(part, op="reduce")))
+        if not vals:
+            raise ValueError("Can not reduce() empty RDD")
+        return _fold(iter(vals[1:]), vals[0], f)
+
+    def fold(self, zeroValue, op: Callable):  # noqa: N803
+        vals = self._run(lambda it: _fold(it, copy.deepcopy(zeroValue), op), op="fold")
+        return _fold(iter(vals), zeroValue, op)
+
+    def aggregate(self, zeroValue, seqOp: Callable, combOp: Callable):  # noqa: N803
+        vals = self._run(lambda it: _fold(it, copy.deepcopy(zeroValue), seqOp), op="aggregate")
+        return _fold(iter(vals), zeroValue, combOp)
+
+    def foreach(self, f: Callable) -> None:
+        def each(it):
+            for x in it:
+                f(x)
+            return None
+        self._run(each, op="foreach")
+
+    def foreachPartition(self, f: Callable) -> None:  # noqa: N802
+        self._run(lambda it: f(it) and None, op="foreachPartition")
+
+    def countByValue(self) -> dict:  # noqa: N802
+        counts: defaultdict = defaultdict(int)
+        for part in self._run(lambda it: Counter(it), op="countByValue"):
+            for k, v in part.items():
+                counts[k] += v
+        return counts
+
+    def countByKey(self) -> dict:  # noqa: N802
+        return self.map(lambda kv: kv[0]).countByValue()
+
+    def collectAsMap(self) -> dict:  # noqa: N802
+        return dict(self.collect())
+
+    def lookup(self, key) -> list:
+        """The values for KEY: only its partition is read when the dataset
+        has a partitioner."""
+        values = self.filter(lambda kv: kv[0] == key).values()
+        if self.partitioner is not None:
+            return values._run(list, [self.partitioner(key)], "lookup")[0]
+        return values.collect()
+
+    def sum(self):
+        return sum(self._run(lambda it: sum(it), op="sum"))
+
+    def max(self, key: Callable | None = None):
+        return self.reduce(lambda a, b: max(a, b, key=key) if key else max(a, b))
+
+    def min(self, key: Callable | None = None):
+        return self.reduce(lambda a, b: min(a, b, key=key) if key else min(a, b))
+
+    def stats(self) -> StatCounter:
+        parts = self._run(lambda it: StatCounter(it), op="stats")
+        return _fold(iter(parts), StatCounter(), StatCounter.mergeStats)
+
+    def mean(self) -> float:
+        return self.stats().mean()
+
+    def variance(self) -> float:
+        return self.stats().variance()
+
+    def stdev(self) -> float:
+        return self.stats().stdev()
+
+    def sampleStdev(self) -> float:  # noqa: N802
+        return self.stats().sampleStdev()
+
+    def sampleVariance(self) -> float:  # noqa: N802
+        return self.stats().sampleVariance()
+
+    def isEmpty(self) -> bool:  # noqa: N802
+        return self.getNumPartitions() == 0 or not self.take(1)
+
+    def saveAsTextFile(self, path: str) -> None:  # noqa: N802
+        """One `part-NNNNN` per partition (str of each element, a line each)
+        and `_SUCCESS`, committed as Hadoop's output committer does."""
+        self.ctx._save(self._node, path, "text")
+
+    def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:  # noqa: N802,N803
+        """Partitions as framed pickled batches, which sc.pickleFile reads."""
+        self.ctx._save(self._node, path, "pickle")
+
+
+_EMPTY = object()
+
+
+def _fold(it, acc, f: Callable):
+    for x in it:
+        acc = f(acc, x)
+    return acc
+
+
+

@@ -1,0 +1,145 @@
+"""What a dataset job's tasks run (in the runner process): the job's stage
+plans, and a runtime that computes a partition through its lineage, reading
+cached partitions from the workers' block stores and shuffle input from the
+engine, caching what its persisted nodes compute.
+
+A shuffle-map task writes its node's records into the engine's map output;
+an action's task applies the action's function to its partition and
+returns the value (with its accumulator updates) to the driver."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from stackyard.compute.context import CommitDenied, FetchFailed, TaskContext
+from stackyard.compute.records import write_batches
+from stackyard.compute.shuffle import counted
+from stackyard.dataset import shared
+from stackyard.dataset.exchange import shuffle_items
+from stackyard.dataset.lineage import Node, ShuffleDep
+from stackyard.dataset.localfs import LocalFiles
+from stackyard.dataset.stages import StagePlan, block_id
+
+LINEAGE_LOST = "[lineage lost]"
+
+
+class LineageLost(Exception):
+    """A cached partition is gone and the shuffle it was made from is not part
+    of this job: the driver resubmits the job with the whole lineage."""
+
+
+class TaskError(Exception):
+    """A user function failed; the message names the dataset it belongs to."""
+
+
+def dumps(value) -> bytes:
+    try:
+        return pickle.dumps(value, protocol=5)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        import cloudpickle
+        return cloudpickle.dumps(value, protocol=5)
+
+
+@dataclass
+class DatasetProgram:
+    app: str
+    plans: list[StagePlan]
+    stage_of: dict[int, int]              # shuffle id -> the stage writing it
+    blocks: dict[str, list[str]]          # cached block -> worker addresses holding it
+    result: Callable                      # (split, iterator, runtime) -> the action's value
+    sort_buffer: int = 64 << 20
+    memory: int = 512 << 20               # map-side combining flushes beyond this RSS
+
+    def run_task(self, ctx: TaskContext) -> None:
+        plan = self.plans[ctx.stage]
+        split = plan.partitions[ctx.task]
+        rt = Runtime(ctx, self)
+        shared.start_task(ctx.fs)
+        try:
+            records = rt.iterator(plan.node, split)
+            if plan.dep is not None:
+                buf = ctx.map_output(None, None, self.sort_buffer)
+                n = buf.extend_partitioned(shuffle_items(plan.dep, records, split, self.memory))
+                ctx.incr("shuffle_records_written", n)
+                buf.close()
+                value = None
+            else:
+                value = self.result(split, records, rt)
+        except LineageLost as exc:
+            raise LineageLost(f"{LINEAGE_LOST} {exc}") from None
+        except (FetchFailed, CommitDenied):
+            raise                # the engine's own: it re-runs what is needed
+        except Exception as exc:
+            node = rt.failed or plan.node
+            raise TaskError(f"{type(exc).__name__} in {node.describe()}: {exc}") from exc
+        updates = shared.task_updates()
+        if plan.dep is None or any(updates.values()):
+            ctx.output = dumps((value, updates))
+
+
+def save_partition(output: str, kind: str, split: int, records: Iterator, rt: Runtime) -> None:
+    """An action's task for saveAsTextFile / saveAsPickleFile: part-NNNNN."""
+    def write(f) -> None:
+        n = 0
+        if kind == "text":
+            buf = []
+            for x in records:
+                buf.append(x if type(x) is str else str(x))
+                n += 1
+                if len(buf) >= 4096:
+                    f.write(("\n".join(buf) + "\n").encode("utf-8", "surrogateescape"))
+                    buf = []
+            if buf:
+                f.write(("\n".join(buf) + "\n").encode("utf-8", "surrogateescape"))
+        else:
+            n = write_batches(f, counted(records, rt.counters, "output_records"), batch=1024)
+            return
+        rt.counters["output_records"] = rt.counters.get("output_records", 0) + n
+
+    rt.ctx.publish(output, f"part-{split:05d}", write)
+
+
+class Runtime:
+    def __init__(self, ctx: TaskContext, program: DatasetProgram):
+        self.ctx, self.program = ctx, program
+        self.counters = ctx.counters
+        self.failed: Node | None = None
+        self.local_fs = LocalFiles()
+
+    @property
+    def fs(self):
+        return self.ctx.fs
+
+    def iterator(self, node: Node, split: int) -> Iterator:
+        if node.storage is not None:
+            return self._watch(node, lambda: self._cached(node, split))
+        return self._watch(node, lambda: node.compute(split, self))
+
+    def _watch(self, node: Node, make: Callable[[], Iterator]) -> Iterator:
+        """The node's records, remembering it as the failed one if it raises
+        (the innermost node a user error passes through is its own)."""
+        try:
+            yield from make()
+        except Exception:
+            if self.failed is None:
+                self.failed = node
+            raise
+
+    def _cached(self, node: Node, split: int) -> Iterator:
+        bid = block_id(self.program.app, node.id, split)
+        data = self.ctx.get_block(bid, self.program.blocks.get(bid, []))
+        if data is not None:
+            return iter(pickle.loads(data))
+        items = list(node.compute(split, self))
+        self.ctx.put_block(bid, dumps(items), node.storage.block_level)
+        self.ctx.incr("cached_partitions")
+        return iter(items)
+
+    def shuffle_input(self, dep: ShuffleDep, split: int) -> Iterator:
+        sid = self.program.stage_of.get(dep.id)
+        if sid is None:
+            raise LineageLost(f"a cached partition of {dep.parent.describe()}'s consumer "
+                              "was lost")
+        return self.ctx.shuffle_input(split, [sid])
