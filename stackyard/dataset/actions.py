@@ -139,10 +139,14 @@ class Actions:
     def isEmpty(self) -> bool:  # noqa: N802
         return self.getNumPartitions() == 0 or not self.take(1)
 
-    def saveAsTextFile(self, path: str) -> None:  # noqa: N802
+    def saveAsTextFile(self, path: str, compressionCodecClass: str | None = None) -> None:  # noqa: N802,N803
         """One `part-NNNNN` per partition (str of each element, a line each)
-        and `_SUCCESS`, committed as Hadoop's output committer does."""
-        self.ctx._save(self._node, path, "text")
+        and `_SUCCESS`, committed as Hadoop's output committer does. With
+        "org.apache.hadoop.io.compress.GzipCodec" (or "gzip"), part-NNNNN.gz."""
+        codec = compressionCodecClass
+        if codec is not None and codec not in GZIP:
+            raise ValueError(f"compressionCodecClass: only gzip is supported, got {codec!r}")
+        self.ctx._save(self._node, path, "text.gz" if codec else "text")
 
     def saveAsPickleFile(self, path: str, batchSize: int = 10) -> None:  # noqa: N802,N803
         """Partitions as framed pickled batches, which sc.pickleFile reads."""
@@ -150,6 +154,7 @@ class Actions:
 
 
 _EMPTY = object()
+GZIP = ("org.apache.hadoop.io.compress.GzipCodec", "gzip")
 
 
 def _fold(it, acc, f: Callable):

@@ -268,7 +268,7 @@ class Context:
         self.fs.mkdir(path)
         try:
             self._run_job(node, lambda split, it, rt: save_partition(path, kind, split, it, rt),
-                          None, "saveAsTextFile" if kind == "text" else "saveAsPickleFile")
+                          None, "saveAsTextFile" if kind.startswith("text") else "saveAsPickleFile")
         finally:
             try:
                 self.fs.rm(posixpath.join(path, "_temporary"), recursive=True)

@@ -9,6 +9,7 @@ returns the value (with its accumulator updates) to the driver."""
 
 from __future__ import annotations
 
+import gzip
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -80,25 +81,31 @@ class DatasetProgram:
 
 
 def save_partition(output: str, kind: str, split: int, records: Iterator, rt: Runtime) -> None:
-    """An action's task for saveAsTextFile / saveAsPickleFile: part-NNNNN."""
-    def write(f) -> None:
-        n = 0
-        if kind == "text":
-            buf = []
-            for x in records:
-                buf.append(x if type(x) is str else str(x))
-                n += 1
-                if len(buf) >= 4096:
-                    f.write(("\n".join(buf) + "\n").encode("utf-8", "surrogateescape"))
-                    buf = []
-            if buf:
+    """An action's task for saveAsTextFile ("text", "text.gz") and
+    saveAsPickleFile ("pickle"): its partition as part-NNNNN."""
+    def write_text(f) -> None:
+        n, buf = 0, []
+        for x in records:
+            buf.append(x if type(x) is str else str(x))
+            n += 1
+            if len(buf) >= 4096:
                 f.write(("\n".join(buf) + "\n").encode("utf-8", "surrogateescape"))
-        else:
-            n = write_batches(f, counted(records, rt.counters, "output_records"), batch=1024)
-            return
+                buf = []
+        if buf:
+            f.write(("\n".join(buf) + "\n").encode("utf-8", "surrogateescape"))
         rt.counters["output_records"] = rt.counters.get("output_records", 0) + n
 
-    rt.ctx.publish(output, f"part-{split:05d}", write)
+    def write(f) -> None:
+        if kind == "text.gz":
+            with gzip.GzipFile(fileobj=f, mode="wb") as z:
+                write_text(z)
+        elif kind == "text":
+            write_text(f)
+        else:
+            write_batches(f, counted(records, rt.counters, "output_records"), batch=1024)
+
+    name = f"part-{split:05d}" + (".gz" if kind == "text.gz" else "")
+    rt.ctx.publish(output, name, write)
 
 
 class Runtime:

@@ -56,10 +56,11 @@ class RDD(PairFunctions, Actions):
 
     def _pipe(self, func: Callable, preserves: bool, op: str) -> RDD:
         """FUNC(split, iterator) over each partition, composed with the
-        previous step when that is a pipelined function too."""
+        previous step when that is a pipelined function too (and neither
+        persisted nor named: a named one stays visible in lineage and errors)."""
         node = self._node
         site = self.ctx._site()
-        if isinstance(node, lineage.PipeNode) and node.storage is None:
+        if isinstance(node, lineage.PipeNode) and node.storage is None and node.name is None:
             first = node.func
 
             def composed(split, it, first=first, then=func):

@@ -1,0 +1,188 @@
+"""The context (PySpark's SparkContext): making datasets from driver data
+and files, shared variables, laziness, caching in the workers."""
+
+from __future__ import annotations
+
+import random
+from operator import add
+
+import pytest
+
+from stackyard.compute.client import JobFailed
+from stackyard.dataset import AccumulatorParam, StorageLevel
+
+
+def write(fs, path: str, data: bytes) -> None:
+    with fs.open(path, "wb") as f:
+        f.write(data)
+
+
+def jobs(cluster) -> int:
+    return len(cluster.client.engine.jobs())
+
+
+def test_parallelize_and_range(sc):
+    assert sc.range(1, 7, 2).collect() == [1, 3, 5]
+    assert sc.range(10, numSlices=3).glom().collect() == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
+    assert sc.parallelize(range(5), 5).getNumPartitions() == 5
+    assert sc.parallelize([]).collect() == []
+    with pytest.raises(ValueError, match="numSlices"):
+        sc.parallelize([1], -1)
+
+
+def test_large_driver_data_goes_through_the_dfs(sc, cluster):
+    rng = random.Random(3)
+    data = [(rng.random(), f"row {i:012d}") for i in range(60_000)]     # over 1 MiB pickled
+    rdd = sc.parallelize(data, 4)
+    assert cluster.fs.exists(sc.staging)
+    assert rdd.map(lambda r: r[0]).sum() == pytest.approx(sum(r[0] for r in data))
+    assert rdd.count() == 60_000
+
+
+def test_transformations_are_lazy(sc, cluster):
+    before = jobs(cluster)
+    rdd = sc.parallelize(range(100)).map(lambda x: 1 / 0).filter(bool).reduceByKey(add)
+    rdd.cache()
+    assert jobs(cluster) == before          # nothing ran, not even the failing map
+    assert sc.parallelize(range(10)).count() == 10
+    assert jobs(cluster) == before + 1
+
+
+def test_text_file_from_the_dfs(sc, cluster):
+    lines = [f"line {i} " + "y" * (i % 50) for i in range(40_000)]
+    write(cluster.fs, "/texts/big.txt", ("\n".join(lines) + "\n").encode())   # ~2 chunks
+    write(cluster.fs, "/texts/small.txt", b"one\ntwo\n")
+    rdd = sc.textFile("/texts/big.txt")
+    assert rdd.getNumPartitions() >= 2
+    assert rdd.collect() == lines
+    assert sc.textFile("/texts/big.txt", minPartitions=7).getNumPartitions() >= 7
+    assert sc.textFile("/texts/big.txt", minPartitions=7).count() == 40_000
+    assert sorted(sc.textFile("/texts/*.txt").filter(lambda s: "o" in s).collect()) == \
+        ["one", "two"]
+    assert sc.textFile("/texts/small.txt,/texts/small.txt").count() == 4
+    assert sc.textFile("/texts/small.txt", use_unicode=False).first() == b"one"
+    with pytest.raises(FileNotFoundError, match="Input path does not exist"):
+        sc.textFile("/texts/missing.txt")
+
+
+def test_text_file_from_local_disk(sc, tmp_path):
+    path = tmp_path / "local.txt"
+    path.write_text("".join(f"{i}\n" for i in range(1000)))
+    rdd = sc.textFile(f"file://{path}", 3)
+    assert rdd.getNumPartitions() == 3
+    assert rdd.map(int).sum() == sum(range(1000))
+
+
+def test_whole_text_files(sc, cluster):
+    for i in range(3):
+        write(cluster.fs, f"/whole/f{i}.txt", f"content {i}\nmore".encode())
+    got = dict(sc.wholeTextFiles("/whole").collect())
+    assert got == {f"/whole/f{i}.txt": f"content {i}\nmore" for i in range(3)}
+
+
+def test_broadcast(sc):
+    lookup = sc.broadcast({i: str(i) for i in range(100)})
+    assert lookup.value[7] == "7"
+    assert sc.parallelize(range(10), 3).map(lambda i: lookup.value[i * 10]).collect() == \
+        [str(i * 10) for i in range(10)]
+    lookup.destroy()
+    with pytest.raises(ValueError, match="destroyed"):
+        sc.parallelize([1]).map(lambda i: lookup.value).collect()
+
+
+def test_accumulators(sc):
+    total = sc.accumulator(0)
+    fsum = sc.accumulator(0.0)
+
+    def visit(x):
+        total.add(x)
+        fsum.add(0.5)
+        return x
+
+    assert sc.parallelize(range(100), 4).map(visit).count() == 100
+    assert total.value == sum(range(100)) and fsum.value == 50.0
+
+    class ListParam(AccumulatorParam):
+        def zero(self, value):
+            return []
+
+        def addInPlace(self, value1, value2):  # noqa: N802
+            return value1 + value2
+
+    seen = sc.accumulator([], ListParam())
+    sc.parallelize(["a", "b", "c"], 3).foreach(lambda x: seen.add([x]))
+    assert sorted(seen.value) == ["a", "b", "c"]
+    with pytest.raises(TypeError, match="accum_param"):
+        sc.accumulator("text")
+    with pytest.raises(JobFailed, match="only read on the driver"):
+        sc.parallelize([1]).map(lambda x: total.value).collect()
+
+
+def test_default_parallelism(sc):
+    assert sc.defaultParallelism == 2
+    assert sc.defaultMinPartitions == 2
+
+
+def test_cached_partitions_live_in_the_workers_and_tasks_go_to_them(sc, cluster):
+    engine = cluster.client.engine
+    rdd = sc.parallelize(range(10_000), 4).map(lambda x: x * 2).cache()
+    assert rdd.sum() == 2 * sum(range(10_000))
+    where = engine.blocks(sc.applicationId + f"/rdd_{rdd.id()}_")
+    assert len(where) == 4
+    assert {w for held in where.values() for w, _ in held} == {"worker-1", "worker-2"}
+    assert rdd.count() == 10_000
+    job = engine.jobs()[-1]
+    assert job["counters"].get("cache_hits", 0) + job["counters"].get("cache_remote_hits", 0) \
+        == 4
+    assert job["counters"].get("data_local_tasks", 0) >= 3     # scheduled beside their blocks
+    assert not job["counters"].get("cached_partitions")
+    rdd.unpersist()
+    assert engine.blocks(sc.applicationId + f"/rdd_{rdd.id()}_") == {}
+
+
+def test_a_cached_shuffle_output_is_not_recomputed(sc, cluster):
+    counted = sc.accumulator(0)
+
+    def tick(kv):
+        counted.add(1)
+        return kv
+
+    grouped = sc.parallelize([(i % 10, i) for i in range(1000)], 4).map(tick) \
+        .groupByKey().cache()
+    assert grouped.count() == 10
+    assert counted.value == 1000
+    assert sorted(grouped.mapValues(len).collect()) == [(k, 100) for k in range(10)]
+    assert counted.value == 1000        # the map before the shuffle did not run again
+    before = len(cluster.client.engine.jobs()[-1]["stages"])
+    assert before == 1                   # no shuffle stage in the second job
+
+
+def test_persist_on_disk_and_memory_and_disk(sc):
+    disk = sc.parallelize(range(1000), 2).map(lambda x: (x, str(x))) \
+        .persist(StorageLevel.DISK_ONLY)
+    assert disk.count() == 1000
+    assert dict(disk.collect())[999] == "999"
+    both = sc.parallelize(range(1000), 2).persist(StorageLevel.MEMORY_AND_DISK)
+    assert both.sum() == both.sum() == sum(range(1000))
+
+
+def test_stop_forgets_the_application(cluster):
+    engine = cluster.client.engine
+    with cluster.client.context("short") as sc:
+        rdd = sc.parallelize(range(100), 2).cache()
+        rdd.count()
+        sc.broadcast([1, 2, 3])
+        app, staging = sc.applicationId, sc.staging
+        assert engine.blocks(app + "/")
+        assert cluster.fs.exists(staging)
+    assert engine.blocks(app + "/") == {}
+    assert not cluster.fs.exists(staging)
+    with pytest.raises(RuntimeError, match="stopped"):
+        sc.parallelize([1])
+
+
+def test_run_job(sc):
+    rdd = sc.parallelize(range(6), 3)
+    assert sc.runJob(rdd, lambda part: [x * x for x in part]) == [0, 1, 4, 9, 16, 25]
+    assert sc.runJob(rdd, lambda part: [sum(part)], [0, 2]) == [1, 9]
+    assert sc.union([rdd, rdd]).count() == 12
