@@ -1,0 +1,75 @@
+"""Lineage recomputation against real processes: a worker holding cached
+partitions is killed with SIGKILL between two k-means iterations, and
+another while a shuffle's map outputs live on it; the results equal a
+failure-free run's."""
+
+from __future__ import annotations
+
+import random
+import threading
+from operator import add
+
+from tests.conftest import wait_until
+from tests.dataset.conftest import DATASET
+from tests.dataset.test_examples import blobs, km, write
+
+
+def holders(engine, prefix: str) -> set[str]:
+    return {w for held in engine.blocks(prefix).values() for w, _ in held}
+
+
+def test_kmeans_survives_the_loss_of_a_worker_holding_cached_partitions(make_cluster):
+    c = make_cluster(**DATASET)
+    engine = c.client.engine
+    write(c.fs, "/km/points.txt", "".join(f"{x!r} {y!r}\n" for x, y in blobs(30_000, 4, 7)))
+    with c.client.context("clean") as sc:
+        want = km.kmeans(sc, "/km/points.txt", 4, iterations=5, converge=-1, partitions=4)
+    with c.client.context("killed") as sc:
+        killed = []
+
+        def kill_after_the_second(i, centers):
+            if i == 1:
+                assert holders(engine, sc.applicationId + "/") == {"worker-1", "worker-2"}
+                c.kill("worker-1")
+                killed.append(len(engine.jobs()))
+
+        got = km.kmeans(sc, "/km/points.txt", 4, iterations=5, converge=-1, partitions=4,
+                        on_iteration=kill_after_the_second)
+        assert killed
+        later = engine.jobs()[killed[0]:]
+        assert later and all(j["state"] == "succeeded" for j in later)
+        # the partitions worker-1 held were recomputed from the file and cached again
+        assert later[0]["counters"].get("cached_partitions", 0) >= 1
+    assert got == want
+
+
+def test_a_shuffle_survives_the_loss_of_the_worker_holding_its_map_outputs(make_cluster):
+    c = make_cluster(**DATASET)
+    rng = random.Random(2)
+    pairs = [(rng.randrange(500), rng.randrange(100)) for _ in range(40_000)]
+    want = {}
+    for k, v in pairs:
+        want[k] = want.get(k, 0) + v
+    with c.client.context("shuffle") as sc:
+        slow = sc.parallelize(pairs, 8).reduceByKey(add).map(_slowly)
+        box = {}
+        t = threading.Thread(target=lambda: box.update(result=slow.collectAsMap()), daemon=True)
+        t.start()
+        # the reduce stage is running: every map output is written, half on worker-1
+        wait_until(lambda: any(s["succeeded"] == s["tasks"] and s["partitions"]
+                               for j in c.client.engine.jobs() if j["state"] == "running"
+                               for s in j["stages"]), 60, "the reduce stage to start")
+        c.kill("worker-1")
+        t.join(120)
+        assert box.get("result") == want
+        job = c.client.engine.jobs()[-1]
+        assert job["state"] == "succeeded"
+        counters = job["counters"]
+        # map outputs lost with worker-1 were computed again from lineage
+        assert counters.get("rerun_lost_outputs", 0) + counters.get("fetch_failures", 0) >= 1
+
+
+def _slowly(kv):
+    import time
+    time.sleep(0.004)
+    return kv
