@@ -101,6 +101,12 @@ class BlockStore:
         with self.lock:
             return [*self.memory, *self.on_disk]
 
+    def describe(self) -> str:
+        s = self.stats()
+        return (f"{s['memory_blocks']} in memory ({s['memory_bytes'] / 2**20:.1f} of "
+                f"{s['memory_limit'] / 2**20:.0f} MiB), {s['disk_blocks']} on disk "
+                f"({s['disk_bytes'] / 2**20:.1f} MiB), {s['dropped']} dropped for room")
+
     def stats(self) -> dict:
         return {"memory_blocks": len(self.memory), "memory_bytes": self.memory_used,
                 "disk_blocks": len(self.on_disk), "disk_bytes": self.disk_used,

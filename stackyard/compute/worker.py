@@ -266,7 +266,7 @@ class WorkerDaemon:
         return {"name": self.name, "address": self.address, "scheduler": self.cfg.scheduler,
                 "chunkserver": self.cfg.chunkserver, "slots": self.slots,
                 "running": sorted(self.procs), "finished": self.finished,
-                "blocks": self.blocks.stats()}
+                "cached partitions": self.blocks.describe()}
 
     async def page(self, _request: web.Request) -> web.Response:
         return web.Response(text=engine_pages.worker_page(self.info()), content_type="text/html")

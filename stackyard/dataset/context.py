@@ -26,6 +26,7 @@ from stackyard.dataset import lineage, shared, stages
 from stackyard.dataset.localfs import LocalFiles, local_path
 from stackyard.dataset.program import LINEAGE_LOST, DatasetProgram, dumps, save_partition
 from stackyard.dataset.rdd import RDD
+from stackyard.errors import StackyardError
 
 INLINE_SLICES = 1 << 20          # parallelize data above this goes through the DFS
 LOCAL_BLOCK = 32 << 20           # split size of file:// inputs (Hadoop's local block size)
@@ -79,6 +80,8 @@ class Context:
         self._stopped = True
         try:
             self.engine.drop_blocks(self.applicationId + "/")
+        except StackyardError:
+            pass          # a scheduler that is gone holds no blocks to drop
         finally:
             if self._staged:
                 try:

@@ -186,3 +186,24 @@ def test_run_job(sc):
     assert sc.runJob(rdd, lambda part: [x * x for x in part]) == [0, 1, 4, 9, 16, 25]
     assert sc.runJob(rdd, lambda part: [sum(part)], [0, 2]) == [1, 9]
     assert sc.union([rdd, rdd]).count() == 12
+
+
+def test_reduce_by_key_combines_on_the_map_side(sc, cluster):
+    pairs = sc.parallelize([(i % 10, 1) for i in range(10_000)], 4)
+    assert sorted(pairs.reduceByKey(add).collect()) == [(k, 1000) for k in range(10)]
+    counters = cluster.client.engine.jobs()[-1]["counters"]
+    assert counters["shuffle_records_written"] <= 4 * 10      # one record per key per map
+
+
+def test_a_shuffle_larger_than_the_sort_buffer_spills_and_stays_right(sc, cluster):
+    old = sc.sort_buffer
+    sc.sort_buffer = 64 << 10
+    try:
+        pairs = sc.parallelize([(f"key-{i}", i) for i in range(60_000)], 2)
+        grouped = pairs.groupByKey(3).mapValues(sum)
+        assert grouped.count() == 60_000
+        counters = cluster.client.engine.jobs()[-1]["counters"]
+        assert counters["spilled_records"] > counters["shuffle_records_written"]   # runs merged
+        assert sorted(grouped.values().collect()) == list(range(60_000))
+    finally:
+        sc.sort_buffer = old
