@@ -44,9 +44,10 @@ class EngineClient:
     def workers(self) -> list[dict]:
         return self.call("workers")
 
-    def results(self, job: str, stage: int) -> list[bytes | None]:
-        """What each task of STAGE returned to the driver."""
-        return self.call("results", job=job, stage=stage)
+    def results(self, job: str, stage: int, forget: bool = False) -> list[bytes | None]:
+        """What each task of STAGE returned to the driver (FORGET: and drop it
+        from the scheduler's memory)."""
+        return self.call("results", job=job, stage=stage, forget=forget)
 
     def blocks(self, prefix: str) -> dict[str, list[list[str]]]:
         """{block id: [[worker, address], ...]}: where cached partitions are."""

@@ -367,10 +367,15 @@ class SchedulerCore:
                        if t.state == SUCCEEDED and t.winner else None)
         return {"tasks": len(stage.tasks), "outputs": out}
 
-    def results(self, job_id: str, sid: int) -> list[bytes | None]:
-        """What each task of stage SID returned (its winning attempt's output)."""
-        return [t.winner.output if t.state == SUCCEEDED and t.winner else None
-                for t in self.jobs[job_id].stage(sid).tasks]
+    def results(self, job_id: str, sid: int, forget: bool = False) -> list[bytes | None]:
+        """What each task of stage SID returned (its winning attempt's output);
+        FORGET drops them once read, so that finished jobs hold no data."""
+        out = []
+        for t in self.jobs[job_id].stage(sid).tasks:
+            out.append(t.winner.output if t.state == SUCCEEDED and t.winner else None)
+            if forget and t.winner:
+                t.winner.output = b""
+        return out
 
     # -- cached blocks -----------------------------------------------------------
 

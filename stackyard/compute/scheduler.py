@@ -8,7 +8,8 @@ RPCs (msgpack, signed like every other call):
                                   with `wait`, an idle worker's heartbeat is held
                                   until there is work (a long poll), so a new
                                   job starts at once
-    results {job, stage}          -> each task's returned bytes (opaque)
+    results {job, stage, forget}  -> each task's returned bytes (opaque); forget:
+                                     drop them once read
     blocks {prefix} / drop_blocks {prefix}
                                   -> where cached partitions are / forget them
     status {job} / jobs {}        -> summaries
@@ -147,7 +148,7 @@ class SchedulerDaemon:
 
     def rpc_results(self, a: dict) -> list:
         self._job(a["job"])
-        return self.core.results(a["job"], int(a["stage"]))
+        return self.core.results(a["job"], int(a["stage"]), bool(a.get("forget")))
 
     def rpc_blocks(self, a: dict) -> dict:
         return self.core.block_locations(str(a.get("prefix") or ""))

@@ -150,7 +150,9 @@ class Context:
         return self.parallelize(range(start, end, step), numSlices)
 
     def emptyRDD(self) -> RDD:  # noqa: N802
-        return self._rdd(lineage.ParallelNode([], "emptyRDD", self._site()))
+        node = lineage.ParallelNode([], "emptyRDD", self._site())
+        node.kind = "EmptyRDD"
+        return self._rdd(node)
 
     def union(self, rdds: list[RDD]) -> RDD:
         if not rdds:
@@ -179,9 +181,15 @@ class Context:
         return self._rdd(lineage.WholeTextNode(groups, local, "wholeTextFiles", self._site()))
 
     def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:  # noqa: N802,N803
-        """What saveAsPickleFile wrote."""
-        from stackyard.mapreduce.formats import PickleInput
-        splits = [s for s in PickleInput().splits(self.fs, name)]
+        """What saveAsPickleFile wrote (one partition per file; comma-separated
+        paths for several)."""
+        from stackyard.mapreduce.formats import Split
+        splits = []
+        for f in self._files(name):
+            if f["local"]:
+                raise ValueError(f"pickleFile: reads the DFS, not {name!r}")
+            locs = self.fs.chunk_locations(f["path"], 0, 1) if f["length"] else []
+            splits.append(Split(f["path"], 0, f["length"], tuple(locs[0].hosts) if locs else ()))
         return self._rdd(lineage.PickleFileNode(splits, "pickleFile", self._site()))
 
     def _files(self, paths: str) -> list[dict]:
@@ -321,7 +329,7 @@ class Context:
             last = len(plans) - 1
             values = []
             for sid in range(len(plans)) if self._accumulators else [last]:
-                for out in self.engine.results(job, sid):
+                for out in self.engine.results(job, sid, forget=True):
                     if not out:
                         continue
                     value, updates = pickle.loads(out)

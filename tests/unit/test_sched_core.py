@@ -123,3 +123,25 @@ def test_worker_restart_loses_what_it_ran():
     core.heartbeat("a", "a:1", "cs-a", 2, [], [], 1)            # restarted: runs nothing
     assert core.attempts[a["attempt"]].state == KILLED
     assert core.jobs["j"].stages[0].tasks[0].failures == 0
+
+
+def test_results_blocks_and_preferences_by_worker_name():
+    core = SchedulerCore()
+    core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 0, blocks=["app/rdd_1_0"])
+    core.heartbeat("w2", "w2:1", "cs-2", 1, [], [], 0, blocks=["app/rdd_1_1", "other/rdd_1_0"])
+    assert core.block_locations("app/") == {"app/rdd_1_0": [["w1", "w1:1"]],
+                                            "app/rdd_1_1": [["w2", "w2:1"]]}
+    spec = {"name": "t", "stages": [{"name": "result", "tasks": 2,
+                                     "preferred": [["w1"], ["w2"]]}]}
+    core.submit("j", spec, 0)
+    got = core.heartbeat("w2", "w2:1", "cs-2", 1, [], [], 1)["launch"]
+    assert [x["task"] for x in got] == [1]                  # the one whose block it holds
+    a = got[0]["attempt"]
+    core.heartbeat("w2", "w2:1", "cs-2", 1, [{**ok(a), "output": b"value"}], [], 2)
+    assert core.results("j", 0) == [None, b"value"]
+    assert core.jobs["j"].counters["data_local_tasks"] == 1
+    core.drop_blocks("app/rdd_1_")
+    assert core.block_locations("app/") == {}
+    assert core.heartbeat("w1", "w1:1", "cs-1", 0, [], [], 3)["drop"] == ["app/rdd_1_"]
+    core.tick(100)                                          # both silent: lost, blocks gone
+    assert core.block_locations("") == {}
