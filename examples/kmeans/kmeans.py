@@ -73,10 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     def show(i, centers):
         print(f"iteration {i + 1}", file=sys.stderr)
 
-    with sy.connect().context("kmeans") as sc:
-        for center in kmeans(sc, args.path, args.k, args.iterations, args.converge,
-                             on_iteration=show):
-            print(" ".join(f"{x:.6f}" for x in center))
+    from stackyard.compute.client import JobFailed
+    from stackyard.errors import StackyardError
+    try:
+        with sy.connect().context("kmeans") as sc:
+            for center in kmeans(sc, args.path, args.k, args.iterations, args.converge,
+                                 on_iteration=show):
+                print(" ".join(f"{x:.6f}" for x in center))
+    except (FileNotFoundError, ValueError, StackyardError, JobFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
