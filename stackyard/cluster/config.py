@@ -126,9 +126,11 @@ class SchedulerConfig:
     worker_dead_after: float = 10.0    # Hadoop waits 10 min; a laptop cluster wants less
     speculative_slowdown: float = 1.5  # a backup once a task runs 1.5x its peers' median
     speculative_min_seconds: float = 2.0  # ... and at least this long
+    app_lease: float = 60.0            # a dataset driver silent this long: its cache is dropped
 
     def validate(self) -> SchedulerConfig:
-        _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds")
+        _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds",
+                  "app_lease")
         _port(self)
         return self
 

@@ -35,6 +35,7 @@ class Settings:
     worker_slots: int = 0             # tasks per worker; 0: the cores divided among the workers
     worker_block_memory: int = 1 << 30   # cached partitions each worker holds in memory
     worker_dead_after: float = 10.0
+    app_lease: float = 60.0
     speculative_min_seconds: float = 2.0
     chunk_size: int = 64 * MiB
     replication: int = 3
@@ -123,7 +124,7 @@ class LocalCluster:
                 dump(SchedulerConfig(
                     data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
                     host=s.host, port=free_port(s.host), addr_file=str(h.addr_file("scheduler")),
-                    worker_dead_after=s.worker_dead_after,
+                    worker_dead_after=s.worker_dead_after, app_lease=s.app_lease,
                     speculative_min_seconds=s.speculative_min_seconds).validate(),
                     h.conf("scheduler"))
             daemons.append({"name": "scheduler", "role": "scheduler"})

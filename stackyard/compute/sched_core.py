@@ -122,8 +122,10 @@ class Worker:
 
 class SchedulerCore:
     def __init__(self, dead_after: float = 10.0, speculative_slowdown: float = 1.5,
-                 speculative_min_seconds: float = 1.0):
+                 speculative_min_seconds: float = 1.0, app_lease: float = 60.0):
         self.jobs: dict[str, Job] = {}
+        self.apps: dict[str, float] = {}     # dataset application -> when its driver last spoke
+        self.app_lease = app_lease
         self.workers: dict[str, Worker] = {}
         self.attempts: dict[str, Attempt] = {}
         self.dead_after = dead_after
@@ -390,6 +392,17 @@ class SchedulerCore:
                         out.setdefault(b, []).append([w.name, w.address])
         return out
 
+    def app_alive(self, app: str, now: float) -> float:
+        """A dataset driver is alive; returns how long its lease lasts. A driver
+        that stops renewing (killed, or its machine gone) has its cached
+        partitions dropped from every worker, as executors die with Spark's."""
+        self.apps[app] = now
+        return self.app_lease
+
+    def app_ended(self, app: str) -> None:
+        self.apps.pop(app, None)
+        self.drop_blocks(app + "/")
+
     def drop_blocks(self, prefix: str) -> None:
         """Have every worker forget the blocks starting with PREFIX (unpersist)."""
         for w in self.workers.values():
@@ -400,7 +413,11 @@ class SchedulerCore:
     # -- time ------------------------------------------------------------------
 
     def tick(self, now: float) -> list[str]:
-        """Declare silent workers lost; returns their names."""
+        """Declare silent workers lost, and end silent applications; returns
+        the lost workers' names."""
+        for app, seen in list(self.apps.items()):
+            if now - seen > self.app_lease:
+                self.app_ended(app)
         lost = []
         for w in self.workers.values():
             if w.alive and now - w.last_seen > self.dead_after:

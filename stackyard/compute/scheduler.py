@@ -12,6 +12,10 @@ RPCs (msgpack, signed like every other call):
                                      drop them once read
     blocks {prefix} / drop_blocks {prefix}
                                   -> where cached partitions are / forget them
+    app_alive {app} / app_ended {app}
+                                  -> a dataset driver renews its lease (the
+                                     reply: its length) / is done; an expired
+                                     one's cached partitions are dropped
     status {job} / jobs {}        -> summaries
     map_outputs {job, stage}      -> where a stage's outputs are, for reducers
     commit {attempt}              -> bool, the output-commit permission
@@ -45,12 +49,14 @@ class SchedulerDaemon:
         self.secret = Secret.load(cfg.secret_file)
         self.core = SchedulerCore(dead_after=cfg.worker_dead_after,
                                   speculative_slowdown=cfg.speculative_slowdown,
-                                  speculative_min_seconds=cfg.speculative_min_seconds)
+                                  speculative_min_seconds=cfg.speculative_min_seconds,
+                                  app_lease=cfg.app_lease)
         self.payloads: OrderedDict[str, bytes] = OrderedDict()
         self.changed = asyncio.Event()
         self.app = make_app(self.secret)
         for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
-                     "commit", "kill", "workers", "detail", "results", "blocks", "drop_blocks"):
+                     "commit", "kill", "workers", "detail", "results", "blocks", "drop_blocks",
+                     "app_alive", "app_ended"):
             self.app.router.add_post(f"/rpc/{name}", rpc(getattr(self, f"rpc_{name}")))
         self.app.router.add_get("/", self.page_status)
         self.app.router.add_get("/status", self.page_status)
@@ -161,6 +167,14 @@ class SchedulerDaemon:
         self._changed()
         return True
 
+    def rpc_app_alive(self, a: dict) -> float:
+        return self.core.app_alive(str(a["app"]), time.monotonic())
+
+    def rpc_app_ended(self, a: dict) -> bool:
+        self.core.app_ended(str(a["app"]))
+        self._changed()
+        return True
+
     def rpc_commit(self, a: dict) -> bool:
         return self.core.commit(a["attempt"])
 
@@ -206,7 +220,10 @@ class SchedulerDaemon:
     async def tick_loop(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.cfg.worker_dead_after / 4))
+            apps = len(self.core.apps)
             lost = self.core.tick(time.monotonic())
+            if len(self.core.apps) < apps:
+                self._changed()          # idle workers learn what to drop
             for name in lost:
                 log.warning("worker %s lost: its running tasks and map outputs are re-queued", name)
             if lost:

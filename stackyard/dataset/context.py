@@ -15,6 +15,7 @@ import os
 import pickle
 import posixpath
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -52,6 +53,21 @@ class Context:
         self._stopped = False
         self._progress = sys.stderr.isatty() if progress is None else progress
         self.sort_buffer = 64 << 20
+        # the application's lease: while this driver lives it renews it; when it
+        # dies without stop(), the scheduler drops its cached partitions
+        lease = float(self.engine.call("app_alive", app=self.applicationId))
+        self._ended = threading.Event()
+        self._renewer = threading.Thread(target=self._renew, args=(lease / 3,), daemon=True,
+                                         name=f"lease-{self.applicationId}")
+        self._renewer.start()
+
+    def _renew(self, every: float) -> None:
+        while not self._ended.wait(every):
+            try:
+                self.engine.call("app_alive", app=self.applicationId)
+            except StackyardError:
+                pass             # the scheduler is away: try again at the next turn
+        self.engine.pool.drop(self.engine.scheduler)
 
     # -- the context ----------------------------------------------------------------------
 
@@ -78,8 +94,9 @@ class Context:
         if self._stopped:
             return
         self._stopped = True
+        self._ended.set()
         try:
-            self.engine.drop_blocks(self.applicationId + "/")
+            self.engine.call("app_ended", app=self.applicationId)
         except StackyardError:
             pass          # a scheduler that is gone holds no blocks to drop
         finally:

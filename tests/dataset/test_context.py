@@ -4,6 +4,7 @@ and files, shared variables, laziness, caching in the workers."""
 from __future__ import annotations
 
 import random
+import time
 from operator import add
 
 import pytest
@@ -207,3 +208,52 @@ def test_a_shuffle_larger_than_the_sort_buffer_spills_and_stays_right(sc, cluste
         assert sorted(grouped.values().collect()) == list(range(60_000))
     finally:
         sc.sort_buffer = old
+
+
+DRIVER = """
+import sys, time
+import stackyard as sy
+sc = sy.connect(embedded=False).context("doomed")
+sc.parallelize(range(1000), 2).cache().count()
+print(sc.applicationId, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_driver_killed_without_stop_loses_its_cache_after_its_lease(make_cluster):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_until
+    from tests.dataset.conftest import DATASET
+
+    c = make_cluster(**{**DATASET, "app_lease": 2.0})
+    env = {**os.environ, "STACKYARD_HOME": str(c.home.root)}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER], env=env, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        app = driver.stdout.readline().strip()
+        assert app.startswith("app_")
+        engine = c.client.engine
+        time.sleep(3)                     # past one lease: the living driver renews it
+        assert len(engine.blocks(app + "/")) == 2
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(10)
+        wait_until(lambda: engine.blocks(app + "/") == {}, 10, "the dead driver's blocks dropped")
+
+        def held_by_workers() -> int:
+            total = 0
+            for w in engine.workers():
+                text = engine.pool.request(w["address"], "GET", "/metrics").read().decode()
+                line = [x for x in text.splitlines()
+                        if x.startswith("stackyard_worker_block_memory_bytes ")][0]
+                total += int(float(line.split()[1]))
+            return total
+
+        wait_until(lambda: held_by_workers() == 0, 10, "the workers to forget the blocks")
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(10)

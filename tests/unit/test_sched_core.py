@@ -145,3 +145,16 @@ def test_results_blocks_and_preferences_by_worker_name():
     assert core.heartbeat("w1", "w1:1", "cs-1", 0, [], [], 3)["drop"] == ["app/rdd_1_"]
     core.tick(100)                                          # both silent: lost, blocks gone
     assert core.block_locations("") == {}
+
+
+def test_an_application_that_stops_renewing_loses_its_blocks():
+    core = SchedulerCore(app_lease=5.0)
+    core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 0, blocks=["a1/rdd_0_0", "a2/rdd_0_0"])
+    assert core.app_alive("a1", 0) == 5.0 and core.app_alive("a2", 0) == 5.0
+    core.app_alive("a1", 4)
+    core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 6)
+    core.tick(6)                                  # a2 silent for 6 s: over its lease
+    assert sorted(core.block_locations("")) == ["a1/rdd_0_0"]
+    assert core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 6.5)["drop"] == ["a2/"]
+    core.app_ended("a1")
+    assert core.block_locations("") == {} and core.apps == {}
