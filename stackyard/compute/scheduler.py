@@ -26,6 +26,7 @@ Pages: /status (jobs), /job?id= (stages, tasks, attempts), /metrics.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import time
 import uuid
@@ -146,6 +147,7 @@ class SchedulerDaemon:
         now = time.monotonic()
         return [{"name": w.name, "address": w.address, "chunkserver": w.chunkserver,
                  "slots": w.slots, "running": len(w.running), "alive": w.alive,
+                 "blocks": len(w.blocks),
                  "last_seen": round(now - w.last_seen, 1)} for w in self.core.workers.values()]
 
     def rpc_map_outputs(self, a: dict) -> dict:
@@ -191,8 +193,11 @@ class SchedulerDaemon:
     # -- pages ------------------------------------------------------------------
 
     async def page_status(self, _request: web.Request) -> web.Response:
-        return web.Response(text=engine_pages.scheduler_page(self.rpc_jobs({}), self.rpc_workers({})),
-                            content_type="text/html")
+        held = self.core.block_locations("")
+        apps = [[html.escape(app), str(sum(b.startswith(app + "/") for b in held))]
+                for app in sorted(self.core.apps)]
+        return web.Response(text=engine_pages.scheduler_page(self.rpc_jobs({}), self.rpc_workers({}),
+                                                             apps), content_type="text/html")
 
     async def page_job(self, request: web.Request) -> web.Response:
         job = self.core.jobs.get(request.query.get("id", ""))

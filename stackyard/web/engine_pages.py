@@ -29,20 +29,23 @@ def _bar(fraction: float) -> str:
             f"</span> {pct}%")
 
 
-def scheduler_page(jobs: list[dict], workers: list[dict]) -> str:
+def scheduler_page(jobs: list[dict], workers: list[dict], apps: list[list[str]] = ()) -> str:
     rows = [[f"<a href='/job?id={quote(j['id'])}'>{html.escape(j['id'])}</a>",
              html.escape(j["name"]), html.escape(j["user"]), _state(j["state"]),
              "<br>".join(f"{html.escape(s['name'])} {_bar(s['progress'])}" for s in j["stages"])]
             for j in reversed(jobs)]
     wrows = [[html.escape(w["name"]), html.escape(w["address"]), html.escape(w["chunkserver"]),
               "<span class=ok>live</span>" if w["alive"] else "<span class=dead>lost</span>",
-              f"{w['running']} / {w['slots']}", f"{w['last_seen']} s ago"] for w in workers]
+              f"{w['running']} / {w['slots']}", str(w.get("blocks", 0)),
+              f"{w['last_seen']} s ago"] for w in workers]
     live = sum(w["alive"] for w in workers)
     return _page("Stackyard scheduler",
                  f"<h2>Workers: {live} live, {len(workers) - live} lost</h2>"
                  + _table(["name", "address", "beside chunkserver", "state", "busy slots",
-                           "last heartbeat"], wrows)
-                 + "<h2>Jobs</h2>" + _table(["job", "name", "user", "state", "stages"], rows),
+                           "cached partitions", "last heartbeat"], wrows)
+                 + "<h2>Jobs</h2>" + _table(["job", "name", "user", "state", "stages"], rows)
+                 + (f"<h2>Dataset applications</h2>{_table(['application', 'cached partitions'], apps)}"
+                    if apps else ""),
                  refresh=any(j["state"] == "running" for j in jobs))
 
 

@@ -137,6 +137,8 @@ def test_cached_partitions_live_in_the_workers_and_tasks_go_to_them(sc, cluster)
         == 4
     assert job["counters"].get("data_local_tasks", 0) >= 3     # scheduled beside their blocks
     assert not job["counters"].get("cached_partitions")
+    page = engine.pool.request(engine.scheduler, "GET", "/status").read().decode()
+    assert "Dataset applications" in page and sc.applicationId in page
     rdd.unpersist()
     assert engine.blocks(sc.applicationId + f"/rdd_{rdd.id()}_") == {}
 
