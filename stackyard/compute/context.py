@@ -61,29 +61,33 @@ class TaskContext:
         return MapOutputBuffer(self.dir, self.partitions, partitioner, limit, combiner,
                                self.counters)
 
-    def shuffle_input(self, partition: int, stages: list[int] | None = None):
+    def shuffle_input(self, partition: int, stages: list[int] | None = None,
+                      job: str | None = None):
         """The records of PARTITION from every task of the parent STAGES (default:
-        all of them), sorted by key."""
-        return merge_segments(self.fetch(partition, stages))
+        all of them) of this job (or of an earlier JOB), sorted by key."""
+        return merge_segments(self.fetch(partition, stages, job))
 
-    def fetch(self, partition: int, stages: list[int] | None = None) -> list[Path]:
+    def fetch(self, partition: int, stages: list[int] | None = None,
+              job: str | None = None) -> list[Path]:
         indir = self.dir / "in"
         indir.mkdir(exist_ok=True)
+        job = job or self.job
         wanted = []
         for sid in self.parents if stages is None else stages:
-            where = self.pool.call(self.info["scheduler"], "map_outputs", job=self.job, stage=sid)
+            where = self.pool.call(self.info["scheduler"], "map_outputs", job=job, stage=sid)
             for t in range(where["tasks"]):
                 out = where["outputs"][t]
                 if out is None or not out["address"]:
                     raise FetchFailed(sid, t, "its output is being recomputed")
                 wanted.append((sid, t, out))
         with ThreadPoolExecutor(FETCHERS) as ex:
-            paths = list(ex.map(lambda w: self._fetch_one(partition, indir, *w), wanted))
+            paths = list(ex.map(lambda w: self._fetch_one(job, partition, indir, *w), wanted))
         return paths
 
-    def _fetch_one(self, partition: int, indir: Path, sid: int, t: int, out: dict) -> Path:
-        path = indir / f"s{sid}_t{t}.seg"
-        query = {"job": self.job, "attempt": out["attempt"], "partition": partition}
+    def _fetch_one(self, job: str, partition: int, indir: Path, sid: int, t: int,
+                   out: dict) -> Path:
+        path = indir / f"{job}_s{sid}_t{t}.seg"
+        query = {"job": job, "attempt": out["attempt"], "partition": partition}
         try:
             resp = self.pool.request(out["address"], "GET", "/shuffle", query)
             if resp.status != 200:

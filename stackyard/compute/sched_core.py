@@ -94,6 +94,7 @@ class Job:
     error: str = ""
     finished: float = 0.0
     counters: dict = field(default_factory=dict)   # engine counters (launches, locality)
+    app: str = ""                      # the dataset application it belongs to, if any
 
     def stage(self, sid: int) -> Stage:
         return self.stages[sid]
@@ -125,6 +126,7 @@ class SchedulerCore:
                  speculative_min_seconds: float = 1.0, app_lease: float = 60.0):
         self.jobs: dict[str, Job] = {}
         self.apps: dict[str, float] = {}     # dataset application -> when its driver last spoke
+        self.kept: dict[str, list[str]] = {}  # application -> its finished jobs' ids
         self.app_lease = app_lease
         self.workers: dict[str, Worker] = {}
         self.attempts: dict[str, Attempt] = {}
@@ -140,6 +142,7 @@ class SchedulerCore:
         job = Job(job_id, spec.get("name") or job_id, spec.get("user", ""), now,
                   int(spec.get("max_attempts", 4)), bool(spec.get("speculative", True)))
         job.groups = [str(g) for g in spec.get("groups", [])]
+        job.app = str(spec.get("app") or "")
         for sid, s in enumerate(spec["stages"]):
             parents = [int(p) for p in s.get("parents", [])]
             if any(not 0 <= p < sid for p in parents):
@@ -170,6 +173,11 @@ class SchedulerCore:
             for task in stage.tasks:
                 for a in task.running:
                     self._kill(a, now)
+        if state == SUCCEEDED and job.app in self.apps:
+            # a later job of the application may read its shuffle outputs
+            # (Spark's skipped stages): they stay until the application ends
+            self.kept.setdefault(job.app, []).append(job.id)
+            return
         for w in self.workers.values():
             w.to_clean.append(job.id)
 
@@ -402,6 +410,9 @@ class SchedulerCore:
     def app_ended(self, app: str) -> None:
         self.apps.pop(app, None)
         self.drop_blocks(app + "/")
+        for job_id in self.kept.pop(app, []):
+            for w in self.workers.values():
+                w.to_clean.append(job_id)
 
     def drop_blocks(self, prefix: str) -> None:
         """Have every worker forget the blocks starting with PREFIX (unpersist)."""

@@ -48,6 +48,7 @@ class Context:
         self._parallelism = defaultParallelism
         self._default_reduce: int | None = None
         self._accumulators: dict[int, shared.Accumulator] = {}
+        self._written: dict[int, tuple[str, int]] = {}   # shuffle id -> (job, stage) that wrote it
         self._broadcasts = itertools.count()
         self._staged = False
         self._stopped = False
@@ -318,11 +319,13 @@ class Context:
         for whole in (False, True):
             blocks = self.engine.blocks(self.applicationId + "/") if _persists(node) else {}
             cached = set() if whole else _fully_cached(node, blocks, self.applicationId)
-            plans, stage_of = stages.build(node, partitions, cached)
+            written = {} if whole else dict(self._written)
+            plans, stage_of = stages.build(node, partitions, cached, written)
             program = DatasetProgram(self.applicationId, plans, stage_of,
                                      {b: [a for _, a in held] for b, held in blocks.items()},
-                                     func, self.sort_buffer)
+                                     func, written, self.sort_buffer)
             spec = {"name": action, "user": self.fs.user, "groups": self.fs.groups,
+                    "app": self.applicationId,
                     "max_attempts": 4, "speculative": True,
                     "stages": [{"name": p.name(action), "tasks": len(p.partitions),
                                 "partitions": p.dep.partitioner.numPartitions if p.dep else 0,
@@ -343,6 +346,9 @@ class Context:
             finally:
                 if self._progress:
                     sys.stderr.write("\r\033[K")
+            for sid, plan in enumerate(plans):
+                if plan.dep is not None:
+                    self._written[plan.dep.id] = (job, sid)
             last = len(plans) - 1
             values = []
             for sid in range(len(plans)) if self._accumulators else [last]:

@@ -22,6 +22,7 @@ from stackyard.dataset.exchange import shuffle_items
 from stackyard.dataset.lineage import Node, ShuffleDep
 from stackyard.dataset.localfs import LocalFiles
 from stackyard.dataset.stages import StagePlan, block_id
+from stackyard.errors import StackyardError
 
 LINEAGE_LOST = "[lineage lost]"
 
@@ -50,6 +51,7 @@ class DatasetProgram:
     stage_of: dict[int, int]              # shuffle id -> the stage writing it
     blocks: dict[str, list[str]]          # cached block -> worker addresses holding it
     result: Callable                      # (split, iterator, runtime) -> the action's value
+    written: dict | None = None           # shuffle id -> (job, stage) of an earlier job
     sort_buffer: int = 64 << 20
     memory: int = 512 << 20               # map-side combining flushes beyond this RSS
 
@@ -146,7 +148,14 @@ class Runtime:
 
     def shuffle_input(self, dep: ShuffleDep, split: int) -> Iterator:
         sid = self.program.stage_of.get(dep.id)
-        if sid is None:
+        if sid is not None:
+            return self.ctx.shuffle_input(split, [sid])
+        earlier = (self.program.written or {}).get(dep.id)
+        if earlier is None:
             raise LineageLost(f"a cached partition of {dep.parent.describe()}'s consumer "
                               "was lost")
-        return self.ctx.shuffle_input(split, [sid])
+        job, stage = earlier
+        try:
+            return self.ctx.shuffle_input(split, [stage], job)
+        except (FetchFailed, FileNotFoundError, StackyardError) as exc:
+            raise LineageLost(f"the shuffle output of {job} is gone: {exc}") from None

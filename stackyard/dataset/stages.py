@@ -4,8 +4,10 @@ pipelined in one task; each ShuffleDep becomes a stage that writes map
 output, and the action's own stage computes the partitions it asked for.
 
 A persisted node whose every partition is cached ends the walk: what it
-depends on is not recomputed (if a cached partition is lost while the job
-runs, the driver resubmits it without that shortcut)."""
+depends on is not recomputed. So does a shuffle an earlier job of the
+application already wrote: its tasks read that job's map outputs (Spark's
+skipped stages). If such a cached partition or earlier output is lost
+while the job runs, the driver resubmits it without those shortcuts."""
 
 from __future__ import annotations
 
@@ -52,25 +54,34 @@ def stage_shuffles(node: Node, cached: set[int]) -> list[ShuffleDep]:
     return out
 
 
-def build(final: Node, partitions: list[int], cached: set[int]
+def build(final: Node, partitions: list[int], cached: set[int],
+          written: dict[int, object] | None = None
           ) -> tuple[list[StagePlan], dict[int, int]]:
     """The stages of a job computing FINAL's PARTITIONS (parents first), and
-    which stage writes each shuffle."""
+    which stage writes each shuffle. WRITTEN: shuffles earlier jobs wrote,
+    which need no stage."""
     plans: list[StagePlan] = []
     stage_of: dict[int, int] = {}
+    written = written or {}
 
-    def stage_for(dep: ShuffleDep) -> int:
+    def stage_for(dep: ShuffleDep) -> int | None:
+        if dep.id in written:
+            return None
         if dep.id in stage_of:
             return stage_of[dep.id]
-        parents = [stage_for(d) for d in stage_shuffles(dep.parent, cached)]
+        parents = _ids(stage_for(d) for d in stage_shuffles(dep.parent, cached))
         plans.append(StagePlan(dep.parent, dep, list(range(dep.parent.num_partitions)),
                                parents))
         stage_of[dep.id] = len(plans) - 1
         return stage_of[dep.id]
 
-    parents = [stage_for(d) for d in stage_shuffles(final, cached)]
+    parents = _ids(stage_for(d) for d in stage_shuffles(final, cached))
     plans.append(StagePlan(final, None, list(partitions), parents))
     return plans, stage_of
+
+
+def _ids(stage_ids) -> list[int]:
+    return [s for s in stage_ids if s is not None]
 
 
 def preferred(node: Node, split: int, app: str, blocks: dict[str, list], depth: int = 0

@@ -174,12 +174,19 @@ def test_stop_forgets_the_application(cluster):
     with cluster.client.context("short") as sc:
         rdd = sc.parallelize(range(100), 2).cache()
         rdd.count()
+        kept = engine.jobs()[-1]["id"]          # its folders stay while the app lives
+        assert any((cluster.home.data(w) / "jobs" / kept).exists()
+                   for w in ("worker-1", "worker-2"))
         sc.broadcast([1, 2, 3])
         app, staging = sc.applicationId, sc.staging
         assert engine.blocks(app + "/")
         assert cluster.fs.exists(staging)
     assert engine.blocks(app + "/") == {}
     assert not cluster.fs.exists(staging)
+    from tests.conftest import wait_until
+    wait_until(lambda: not any((cluster.home.data(w) / "jobs" / kept).exists()
+                               for w in ("worker-1", "worker-2")),
+               10, "the workers to remove the application's job folders")
     with pytest.raises(RuntimeError, match="stopped"):
         sc.parallelize([1])
 
@@ -259,3 +266,21 @@ def test_a_driver_killed_without_stop_loses_its_cache_after_its_lease(make_clust
         if driver.poll() is None:
             driver.kill()
             driver.wait(10)
+
+
+def test_a_later_job_reads_the_shuffle_an_earlier_job_wrote(sc, cluster):
+    calls = sc.accumulator(0)
+
+    def tick(kv):
+        calls.add(1)
+        return kv
+
+    counts = sc.parallelize([(i % 7, 1) for i in range(700)], 3).map(tick).reduceByKey(add)
+    assert counts.count() == 7
+    assert calls.value == 700
+    assert sorted(counts.collect()) == [(k, 100) for k in range(7)]
+    assert calls.value == 700            # the map stage was skipped, not run again
+    job = cluster.client.engine.jobs()[-1]
+    assert len(job["stages"]) == 1
+    assert sorted(counts.mapValues(lambda v: v * 2).collect()) == [(k, 200) for k in range(7)]
+    assert calls.value == 700

@@ -73,3 +73,16 @@ def _slowly(kv):
     import time
     time.sleep(0.004)
     return kv
+
+
+def test_a_lost_shuffle_output_of_an_earlier_job_is_recomputed(make_cluster):
+    c = make_cluster(**DATASET)
+    with c.client.context("reuse") as sc:
+        counts = sc.parallelize([(i % 50, 1) for i in range(5000)], 6).reduceByKey(add, 4)
+        assert counts.count() == 50                     # its map outputs stay on the workers
+        c.kill("worker-1")
+        assert sorted(counts.collect()) == [(k, 100) for k in range(50)]
+        jobs = c.client.engine.jobs()
+        # the job reading the lost outputs was resubmitted with its whole lineage
+        assert [len(j["stages"]) for j in jobs[-2:]] == [1, 2]
+        assert jobs[-1]["state"] == "succeeded"

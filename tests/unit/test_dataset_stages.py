@@ -71,3 +71,13 @@ def test_preferred_locations_follow_cache_then_input_then_parents():
     m.storage = StorageLevel.MEMORY_ONLY
     held = {stages.block_id("app", 1, 0): [["worker-2", "127.0.0.1:9"]]}
     assert stages.preferred(m, 0, "app", held) == ["worker-2"]
+
+
+def test_a_shuffle_an_earlier_job_wrote_needs_no_stage():
+    a = lineage.ParallelNode([[1], [2]], "parallelize", "t:1")
+    a.id = 0
+    dep = shuffle(a)
+    reduced = lineage.ShuffledNode(dep, "reduceByKey", "t:2")
+    reduced.id = 1
+    plans, stage_of = stages.build(reduced, [0, 1], set(), {dep.id: ("job_1", 0)})
+    assert len(plans) == 1 and plans[0].parents == [] and stage_of == {}
