@@ -53,7 +53,8 @@ class Context:
         self._staged = False
         self._stopped = False
         self._progress = sys.stderr.isatty() if progress is None else progress
-        self.sort_buffer = 64 << 20
+        self.sort_buffer = 64 << 20       # a task's map-output buffer before it spills
+        self.task_memory = 512 << 20      # a task's size past which combining dicts are flushed
         # the application's lease: while this driver lives it renews it; when it
         # dies without stop(), the scheduler drops its cached partitions
         lease = float(self.engine.call("app_alive", app=self.applicationId))
@@ -323,7 +324,7 @@ class Context:
             plans, stage_of = stages.build(node, partitions, cached, written)
             program = DatasetProgram(self.applicationId, plans, stage_of,
                                      {b: [a for _, a in held] for b, held in blocks.items()},
-                                     func, written, self.sort_buffer)
+                                     func, written, self.sort_buffer, self.task_memory)
             spec = {"name": action, "user": self.fs.user, "groups": self.fs.groups,
                     "app": self.applicationId,
                     "max_attempts": 4, "speculative": True,

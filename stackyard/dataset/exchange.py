@@ -15,6 +15,7 @@ the reduce side; datasets choose that key by mode:
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 
@@ -34,8 +35,11 @@ def resident_bytes() -> int:
         return 0
 
 
-def combine_locally(records: Iterable[tuple], agg: Aggregator, memory: int) -> Iterator[tuple]:
-    """(key, combiner) for RECORDS' (key, value) pairs, a dict at a time."""
+def combine_locally(records: Iterable[tuple], agg: Aggregator, memory: int,
+                    flushed: list | None = None) -> Iterator[tuple]:
+    """(key, combiner) for RECORDS' (key, value) pairs, a dict at a time: a key
+    may come out more than once when the dict was flushed (FLUSHED, if given,
+    then gets an entry)."""
     create, merge = agg.create, agg.merge_value
     d: dict = {}
     get = d.get
@@ -45,10 +49,43 @@ def combine_locally(records: Iterable[tuple], agg: Aggregator, memory: int) -> I
         d[k] = create(v) if c is MISSING else merge(c, v)
         n += 1
         if not n & (CHECK_EVERY - 1) and (len(d) > COMBINE_KEYS or resident_bytes() > memory):
+            if flushed is not None:
+                flushed.append(n)
             yield from d.items()
             d = {}
             get = d.get
     yield from d.items()
+
+
+def combine_in_place(records: Iterable[tuple], agg: Aggregator, rt) -> Iterator[tuple]:
+    """Every key's combiner, for a partition that holds all of its keys' records.
+    While the dict fits, that is the dict; when it has to be flushed, the
+    pieces go through a one-partition map-output buffer (sorted runs on the
+    task's disk, by key hash) and are merged back a hash at a time, so memory
+    stays bounded as in a shuffle."""
+    flushed: list = []
+    pieces = combine_locally(records, agg, rt.program.memory, flushed)
+    first = []
+    for item in pieces:
+        first.append(item)
+        if flushed:
+            break
+    if not flushed:
+        return iter(first)
+    rt.counters["combine_spills"] = rt.counters.get("combine_spills", 0) + 1
+    from stackyard.compute.shuffle import MapOutputBuffer
+    buf = MapOutputBuffer(rt.ctx.dir / f"combine-{id(agg)}", 1, None, rt.program.sort_buffer,
+                          None, rt.counters)
+    rest = itertools.chain(first, pieces)
+    buf.extend_partitioned((0, portable_hash(k), (k, c)) for k, c in rest)
+    data, _index = buf.close()
+    return _merge_by_key(_read_all(data), agg.merge_combiners)
+
+
+def _read_all(path) -> Iterator[tuple]:
+    from stackyard.compute.records import read_records
+    with open(path, "rb", buffering=1 << 20) as f:
+        yield from read_records(f)
 
 
 def shuffle_items(dep: ShuffleDep, records: Iterable, split: int, memory: int) -> Iterator[tuple]:

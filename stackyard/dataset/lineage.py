@@ -266,6 +266,23 @@ class CartesianNode(Node):
         return [(a, i), (b, j)]
 
 
+class CombineNode(Node):
+    """combineByKey over a dataset already partitioned by the partitioner it
+    asks for: each partition is combined where it is, with no shuffle."""
+    kind = "PythonRDD"
+
+    def __init__(self, parent: Node, aggregator: Aggregator, op: str, site: str):
+        super().__init__(parent.num_partitions, [parent], op, site, parent.partitioner)
+        self.aggregator = aggregator
+
+    def compute(self, split: int, rt) -> Iterator:
+        from stackyard.dataset.exchange import combine_in_place
+        return combine_in_place(rt.iterator(self.deps[0], split), self.aggregator, rt)
+
+    def narrow(self, split: int) -> list[tuple[Node, int]]:
+        return [(self.deps[0], split)]
+
+
 # -- wide ------------------------------------------------------------------------------
 
 

@@ -20,11 +20,9 @@ class PairFunctions:
         n = numPartitions or self._reduce_partitions()
         part = Partitioner(n, partitionFunc)
         agg = lineage.Aggregator(createCombiner, mergeValue, mergeCombiners)
-        if self.partitioner == part:
-            def combine(_split, it):
-                from stackyard.dataset.exchange import combine_locally
-                return combine_locally(it, agg, 1 << 62)
-            return self._pipe(combine, True, "combineByKey")
+        if self.partitioner == part:        # already partitioned so: combine in place
+            return self._derive(lineage.CombineNode(self._node, agg, "combineByKey",
+                                                    self.ctx._site()))
         site = self.ctx._site()
         dep = lineage.ShuffleDep(self._node, part, "aggregate", agg, op="combineByKey",
                                  site=site)

@@ -284,3 +284,18 @@ def test_a_later_job_reads_the_shuffle_an_earlier_job_wrote(sc, cluster):
     assert len(job["stages"]) == 1
     assert sorted(counts.mapValues(lambda v: v * 2).collect()) == [(k, 200) for k in range(7)]
     assert calls.value == 700
+
+
+def test_combining_in_place_past_the_memory_bound_spills_and_stays_right(sc, cluster):
+    pairs = sc.parallelize([(i % 5000, i) for i in range(40_000)], 2).partitionBy(2)
+    old = sc.task_memory
+    sc.task_memory = 1                   # every memory check flushes the combining dict
+    try:
+        sums = pairs.reduceByKey(add)    # same partitioner: combined where it is
+        assert b"+-" not in sums.toDebugString().split(b"ShuffledRDD")[0]
+        got = dict(sums.collect())
+    finally:
+        sc.task_memory = old
+    assert got == {k: sum(range(k, 40_000, 5000)) for k in range(5000)}
+    counters = cluster.client.engine.jobs()[-1]["counters"]
+    assert counters["combine_spills"] == 2            # both partitions went through the disk
