@@ -299,3 +299,32 @@ def test_combining_in_place_past_the_memory_bound_spills_and_stays_right(sc, clu
     assert got == {k: sum(range(k, 40_000, 5000)) for k in range(5000)}
     counters = cluster.client.engine.jobs()[-1]["counters"]
     assert counters["combine_spills"] == 2            # both partitions went through the disk
+
+
+def worker_metric(engine, name: str) -> int:
+    total = 0
+    for w in engine.workers():
+        text = engine.pool.request(w["address"], "GET", "/metrics").read().decode()
+        line = [x for x in text.splitlines() if x.startswith(f"stackyard_worker_{name} ")][0]
+        total += int(float(line.split()[1]))
+    return total
+
+
+def test_levels_under_a_small_block_memory(make_cluster):
+    from tests.dataset.conftest import DATASET
+    c = make_cluster(**{**DATASET, "worker_block_memory": 200_000})
+    engine = c.client.engine
+    with c.client.context("small") as sc:
+        data = [f"record {i:08d}" for i in range(40_000)]      # ~0.5 MB pickled per partition
+        spilled = sc.parallelize(data, 4).persist(StorageLevel.MEMORY_AND_DISK)
+        assert spilled.count() == 40_000
+        assert worker_metric(engine, "block_disk_bytes") > 0           # spilled, not dropped
+        assert spilled.count() == 40_000
+        job = engine.jobs()[-1]["counters"]
+        assert job.get("cache_hits", 0) + job.get("cache_remote_hits", 0) == 4
+        spilled.unpersist()
+        dropped = sc.parallelize(data, 4).cache()          # MEMORY_ONLY: too big to keep
+        assert dropped.count() == 40_000
+        assert sorted(dropped.collect()) == data           # recomputed from lineage
+        job = engine.jobs()[-1]["counters"]
+        assert job.get("cache_misses", 0) == 4 and job.get("cached_partitions", 0) == 4
