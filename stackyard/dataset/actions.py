@@ -4,9 +4,13 @@ each partition in the tasks; the driver combines what they return."""
 
 from __future__ import annotations
 
+import bisect
 import copy
 import heapq
 import itertools
+import math
+import random
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
@@ -136,6 +140,100 @@ class Actions:
     def sampleVariance(self) -> float:  # noqa: N802
         return self.stats().sampleVariance()
 
+    def treeReduce(self, f: Callable, depth: int = 2):  # noqa: N802
+        """reduce(f): the partitions' values are few enough here to combine on
+        the driver, so no intermediate level is needed."""
+        if depth < 1:
+            raise ValueError(f"depth: must be >= 1, got {depth}")
+        return self.reduce(f)
+
+    def treeAggregate(self, zeroValue, seqOp: Callable, combOp: Callable,  # noqa: N802,N803
+                      depth: int = 2):
+        if depth < 1:
+            raise ValueError(f"depth: must be >= 1, got {depth}")
+        return self.aggregate(zeroValue, seqOp, combOp)
+
+    def reduceByKeyLocally(self, func: Callable) -> dict:  # noqa: N802
+        """reduceByKey, merged on the driver into a dict (no shuffle)."""
+        def part(it):
+            d: dict = {}
+            for k, v in it:
+                d[k] = func(d[k], v) if k in d else v
+            return d
+        out: dict = {}
+        for d in self._run(part, op="reduceByKeyLocally"):
+            for k, v in d.items():
+                out[k] = func(out[k], v) if k in out else v
+        return out
+
+    def takeSample(self, withReplacement: bool, num: int, seed: int | None = None) -> list:  # noqa: N802,N803
+        """NUM elements drawn at random: a count, then samples with a fraction
+        big enough that one pass almost always gives NUM (another otherwise)."""
+        if num < 0:
+            raise ValueError("Sample size cannot be negative.")
+        if num > MAX_SAMPLE:
+            raise ValueError(f"Sample size cannot be greater than {MAX_SAMPLE}.")
+        total = self.count() if num and self.getNumPartitions() else 0
+        if not total:
+            return []
+        rng = random.Random(seed)
+        if not withReplacement and num >= total:
+            everything = self.collect()
+            rng.shuffle(everything)
+            return everything
+        fraction = _sample_fraction(num, total, withReplacement)
+        picked = self.sample(withReplacement, fraction, rng.randrange(1 << 30)).collect()
+        while len(picked) < num:
+            picked = self.sample(withReplacement, fraction, rng.randrange(1 << 30)).collect()
+        rng.shuffle(picked)
+        return picked[:num]
+
+    def histogram(self, buckets) -> tuple:
+        """(bucket edges, counts): BUCKETS edges, or that many even buckets
+        between the minimum and the maximum. Buckets are [a, b) but the last
+        is [a, b]; None, NaN and values outside are left out."""
+        values = self.filter(_comparable)
+        if isinstance(buckets, bool) or not isinstance(buckets, int | list | tuple):
+            raise TypeError("buckets should be a list or tuple or number(int or long)")
+        if isinstance(buckets, int):
+            if buckets < 1:
+                raise ValueError("number of buckets must be >= 1")
+            try:
+                lo, hi = values.map(lambda x: (x, x)).reduce(
+                    lambda a, b: (min(a[0], b[0]), max(a[1], b[1])))
+            except ValueError:
+                raise ValueError("can not generate buckets from empty RDD") from None
+            if lo == hi or buckets == 1:
+                return [lo, hi], [values.count()]
+            span = hi - lo
+            step = span // buckets if isinstance(span, int) and not span % buckets \
+                else span / buckets
+            if math.isinf(step):
+                raise ValueError("Can not generate buckets with infinite value")
+            edges = [lo + i * step for i in range(buckets)] + [hi]
+        else:
+            edges = buckets
+            if len(edges) < 2:
+                raise ValueError("buckets should have more than one value")
+            if any(not _comparable(e) for e in edges):
+                raise ValueError("can not have None or NaN in buckets")
+            if list(edges) != sorted(edges) or len(set(edges)) != len(edges):
+                raise ValueError("buckets should be sorted and without duplicates")
+        bounds = list(edges)
+        last = len(bounds) - 2
+
+        def count(it):
+            counts = [0] * (last + 1)
+            for x in it:
+                if bounds[0] <= x <= bounds[-1]:
+                    counts[min(bisect.bisect_right(bounds, x) - 1, last)] += 1
+            return counts
+
+        totals = [0] * (last + 1)
+        for part in values._run(count, op="histogram"):
+            totals = [a + b for a, b in zip(totals, part, strict=True)]
+        return edges, totals
+
     def isEmpty(self) -> bool:  # noqa: N802
         return self.getNumPartitions() == 0 or not self.take(1)
 
@@ -154,6 +252,22 @@ class Actions:
 
 
 _EMPTY = object()
+MAX_SAMPLE = sys.maxsize - int(10 * math.sqrt(sys.maxsize))
+
+
+def _comparable(x) -> bool:
+    return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+
+def _sample_fraction(num: int, total: int, with_replacement: bool) -> float:
+    """A sampling fraction that yields at least NUM of TOTAL elements with high
+    probability: the expected share plus a margin of a few standard deviations
+    of the Poisson (with replacement) or binomial (without) count."""
+    share = num / total
+    if with_replacement:
+        return share + (9 if num < 12 else 5) * math.sqrt(share / total)
+    gamma = -math.log(5e-5) / total
+    return min(1.0, share + gamma + math.sqrt(gamma * gamma + 2 * gamma * share))
 GZIP = ("org.apache.hadoop.io.compress.GzipCodec", "gzip")
 
 

@@ -126,6 +126,52 @@ class RDD(PairFunctions, Actions):
 
         return self._pipe(sampled, True, "sample")
 
+    def randomSplit(self, weights: list[float], seed: int | None = None) -> list[RDD]:  # noqa: N802
+        """Disjoint random parts with sizes in proportion to WEIGHTS: every part
+        draws the same random number per element and keeps it when the number
+        falls in its share of [0, 1)."""
+        if any(w < 0 for w in weights) or not sum(weights):
+            raise ValueError(f"weights: must be >= 0 and not all 0, got {weights}")
+        total = float(sum(weights))
+        cuts = [0.0, *itertools.accumulate(w / total for w in weights)]
+        cuts[-1] = 1.0
+        base = random.randrange(1 << 30) if seed is None else seed
+
+        def part(lo: float, hi: float):
+            def keep(split, it):
+                rng = random.Random(base * 1000003 + split)
+                return (x for x in it if lo <= rng.random() < hi)
+            return keep
+
+        return [self._pipe(part(lo, hi), True, "randomSplit")
+                for lo, hi in itertools.pairwise(cuts)]
+
+    def pipe(self, command: str, env: dict | None = None, checkCode: bool = False) -> RDD:  # noqa: N803
+        """Each partition through the shell COMMAND: elements in as lines on its
+        stdin, its stdout's lines out (Hadoop Streaming's contract, per partition)."""
+        def run(_split, it):
+            import subprocess
+            import threading
+            proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, env=env)
+
+            def feed() -> None:
+                try:
+                    for x in it:
+                        proc.stdin.write(f"{x}\n".encode())
+                finally:
+                    proc.stdin.close()
+
+            feeder = threading.Thread(target=feed, daemon=True)
+            feeder.start()
+            for line in proc.stdout:
+                yield line.decode().rstrip("\n")
+            feeder.join()
+            if proc.wait() and checkCode:
+                raise RuntimeError(f"pipe: {command!r} exited with code {proc.returncode}")
+
+        return self._pipe(run, False, "pipe")
+
     # -- combining datasets --------------------------------------------------------------
 
     def union(self, other: RDD) -> RDD:

@@ -571,3 +571,69 @@ def test_context_run_job(sc):
     my_rdd = sc.parallelize(range(6), 3)
     assert sc.runJob(my_rdd, lambda part: [x * x for x in part]) == [0, 1, 4, 9, 16, 25]
     assert sc.runJob(my_rdd, lambda part: [x * x for x in part], [0, 2], True) == [0, 1, 16, 25]
+
+
+# -- more of PySpark's RDD methods, with its documented cases ----------------------------
+
+
+def test_random_split(sc):
+    rdd = sc.parallelize(range(500), 1)
+    rdd1, rdd2 = rdd.randomSplit([2, 3], 17)
+    assert len(rdd1.collect() + rdd2.collect()) == 500
+    assert sorted(rdd1.collect() + rdd2.collect()) == list(range(500))
+    assert 150 < rdd1.count() < 250
+    assert 250 < rdd2.count() < 350
+
+
+def test_take_sample(sc):
+    import sys
+    rdd = sc.parallelize(range(0, 10))
+    assert len(rdd.takeSample(True, 20, 1)) == 20
+    assert len(rdd.takeSample(False, 5, 2)) == 5
+    assert sorted(rdd.takeSample(False, 15, 3)) == list(range(10))
+    assert rdd.takeSample(False, 5, 2) == rdd.takeSample(False, 5, 2)
+    with pytest.raises(ValueError, match="Sample size cannot be greater than"):
+        sc.range(0, 10).takeSample(False, sys.maxsize)
+
+
+def test_pipe(sc):
+    assert sc.parallelize(["1", "2", "", "3"]).pipe("cat").collect() == ["1", "2", "", "3"]
+    with pytest.raises(JobFailed, match="exited with code 3"):
+        sc.parallelize(["x"]).pipe("cat >/dev/null; exit 3", checkCode=True).collect()
+
+
+def test_tree_reduce_and_tree_aggregate(sc):
+    add = lambda x, y: x + y
+    rdd = sc.parallelize([-5, -4, -3, -2, -1, 1, 2, 3, 4], 10)
+    for depth in (1, 2, 5, 10):
+        assert rdd.treeReduce(add, depth) == -5
+        assert rdd.treeAggregate(0, add, add, depth) == -5
+    assert rdd.treeReduce(add) == -5 and rdd.treeAggregate(0, add, add) == -5
+
+
+def test_histogram(sc):
+    rdd = sc.parallelize(range(51))
+    assert rdd.histogram(2) == ([0, 25, 50], [25, 26])
+    assert rdd.histogram([0, 5, 25, 50]) == ([0, 5, 25, 50], [5, 20, 26])
+    assert rdd.histogram([0, 15, 30, 45, 60]) == ([0, 15, 30, 45, 60], [15, 15, 15, 6])
+    rdd = sc.parallelize(["ab", "ac", "b", "bd", "ef"])
+    assert rdd.histogram(("a", "b", "c")) == (("a", "b", "c"), [2, 2])
+    with pytest.raises(ValueError, match="empty RDD"):
+        sc.parallelize([]).histogram(3)
+
+
+def test_variance_and_deviations(sc):
+    rdd = sc.parallelize([1, 2, 3])
+    assert rdd.variance() == pytest.approx(0.6666666)
+    assert rdd.stdev() == pytest.approx(0.8164965)
+    assert rdd.sampleStdev() == 1.0 and rdd.sampleVariance() == 1.0
+
+
+def test_reduce_by_key_locally(sc):
+    rdd = sc.parallelize([("a", 1), ("b", 1), ("a", 1)])
+    assert sorted(rdd.reduceByKeyLocally(add).items()) == [("a", 2), ("b", 1)]
+
+
+def test_zip_with_unique_id(sc):
+    assert sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect() == [
+        ("a", 0), ("b", 1), ("c", 4), ("d", 2), ("e", 5)]
