@@ -85,6 +85,10 @@ class Context:
     def defaultMinPartitions(self) -> int:  # noqa: N802
         return min(self.defaultParallelism, 2)
 
+    def __reduce__(self):
+        raise RuntimeError("the context is used on the driver only: a function that runs in "
+                           "tasks (a transformation's or an action's) cannot use it")
+
     def __enter__(self) -> Context:
         return self
 
@@ -419,4 +423,9 @@ def _payload(program: DatasetProgram) -> bytes:
         except ValueError:
             continue
         _by_value.add(name)
-    return cloudpickle.dumps(program, protocol=5)
+    try:
+        return cloudpickle.dumps(program, protocol=5)
+    except RuntimeError:
+        raise
+    except Exception as exc:
+        raise TypeError(f"a function of this job cannot be sent to the workers: {exc}") from None

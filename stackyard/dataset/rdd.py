@@ -48,6 +48,10 @@ class RDD(PairFunctions, Actions):
     def __repr__(self) -> str:
         return self._node.describe()
 
+    def __reduce__(self):
+        raise RuntimeError("a dataset cannot be used inside another's functions (tasks see "
+                           "no datasets): collect() it, or broadcast what you need, first")
+
     # -- building lineage ---------------------------------------------------------
 
     def _derive(self, node: lineage.Node) -> RDD:

@@ -328,3 +328,15 @@ def test_levels_under_a_small_block_memory(make_cluster):
         assert sorted(dropped.collect()) == data           # recomputed from lineage
         job = engine.jobs()[-1]["counters"]
         assert job.get("cache_misses", 0) == 4 and job.get("cached_partitions", 0) == 4
+
+
+def test_functions_that_cannot_reach_the_workers_get_a_clear_error(sc):
+    import threading
+    other = sc.parallelize([1, 2])
+    with pytest.raises(RuntimeError, match="cannot be used inside another's functions"):
+        sc.parallelize([1]).map(lambda x: other.count()).collect()
+    with pytest.raises(RuntimeError, match="driver only"):
+        sc.parallelize([1]).map(lambda x: sc.defaultParallelism).collect()
+    lock = threading.Lock()
+    with pytest.raises(TypeError, match="cannot be sent to the workers"):
+        sc.parallelize([1]).map(lambda x: lock.locked()).collect()
