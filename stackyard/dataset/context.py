@@ -425,7 +425,5 @@ def _payload(program: DatasetProgram) -> bytes:
         _by_value.add(name)
     try:
         return cloudpickle.dumps(program, protocol=5)
-    except RuntimeError:
-        raise
-    except Exception as exc:
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise TypeError(f"a function of this job cannot be sent to the workers: {exc}") from None
