@@ -69,21 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--converge", type=float, default=1e-6)
     args = ap.parse_args(argv)
-    import stackyard as sy
+    from stackyard.dataset import script
+
     def show(i, centers):
         print(f"iteration {i + 1}", file=sys.stderr)
 
-    from stackyard.compute.client import JobFailed
-    from stackyard.errors import StackyardError
-    try:
-        with sy.connect().context("kmeans") as sc:
-            for center in kmeans(sc, args.path, args.k, args.iterations, args.converge,
-                                 on_iteration=show):
-                print(" ".join(f"{x:.6f}" for x in center))
-    except (FileNotFoundError, ValueError, StackyardError, JobFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    def body(sc) -> None:
+        for center in kmeans(sc, args.path, args.k, args.iterations, args.converge,
+                             on_iteration=show):
+            print(" ".join(f"{x:.6f}" for x in center))
+
+    return script.run("kmeans", body)
 
 
 if __name__ == "__main__":

@@ -64,18 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--rate", type=float, default=1.0)
     args = ap.parse_args(argv)
-    import stackyard as sy
-    from stackyard.compute.client import JobFailed
-    from stackyard.errors import StackyardError
-    try:
-        with sy.connect().context("logistic-regression") as sc:
-            w = train(sc, args.path, args.steps, args.rate)
-            print("weights:", " ".join(f"{x:.4f}" for x in w))
-            print(f"training accuracy: {accuracy(sc, args.path, w):.3f}")
-    except (FileNotFoundError, ValueError, StackyardError, JobFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    from stackyard.dataset import script
+
+    def body(sc) -> None:
+        w = train(sc, args.path, args.steps, args.rate)
+        print("weights:", " ".join(f"{x:.4f}" for x in w))
+        print(f"training accuracy: {accuracy(sc, args.path, w):.3f}")
+
+    return script.run("logistic-regression", body)
 
 
 if __name__ == "__main__":

@@ -55,18 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=10)
     ap.add_argument("--top", type=int, default=10, help="print the TOP highest ranks")
     args = ap.parse_args(argv)
-    import stackyard as sy
-    from stackyard.compute.client import JobFailed
-    from stackyard.errors import StackyardError
-    try:
-        with sy.connect().context("pagerank") as sc:
-            ranks = pagerank(sc, args.path, args.iterations)
+    from stackyard.dataset import script
+
+    def body(sc) -> None:
+        ranks = pagerank(sc, args.path, args.iterations)
         for page, rank in sorted(ranks, key=lambda pr: -pr[1])[:args.top]:
             print(f"{page}\t{rank:.6f}")
-    except (FileNotFoundError, ValueError, StackyardError, JobFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return script.run("pagerank", body)
 
 
 if __name__ == "__main__":

@@ -97,12 +97,8 @@ class MapOutputBuffer:
             buckets[p].append((key, value))
             n += 1
             held += 1
-            if not held & (SAMPLE_EVERY - 1):
-                self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
-                if held * self.avg > self.limit:
-                    self.held = held
-                    self.spill()
-                    held, buckets = 0, self.buckets
+            if not held & (SAMPLE_EVERY - 1) and self._full(key, value, held):
+                held, buckets = 0, self.buckets
         self.held = held
         return n
 
@@ -116,14 +112,20 @@ class MapOutputBuffer:
             buckets[p].append((key, value))
             n += 1
             held += 1
-            if not held & (SAMPLE_EVERY - 1):
-                self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
-                if held * self.avg > self.limit:
-                    self.held = held
-                    self.spill()
-                    held, buckets = 0, self.buckets
+            if not held & (SAMPLE_EVERY - 1) and self._full(key, value, held):
+                held, buckets = 0, self.buckets
         self.held = held
         return n
+
+    def _full(self, key, value, held: int) -> bool:
+        """Every SAMPLE_EVERY records: fold this record's size into the average
+        and spill if the HELD records pass the limit (True: it spilled)."""
+        self.avg = 0.9 * self.avg + 0.1 * (len(pickle.dumps((key, value), 5)) + OVERHEAD)
+        if held * self.avg <= self.limit:
+            return False
+        self.held = held
+        self.spill()
+        return True
 
     def spill(self) -> None:
         if not self.held:

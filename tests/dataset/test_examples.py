@@ -96,3 +96,20 @@ def test_logistic_regression_learns_and_matches_full_batch_descent(sc, cluster):
         here = here - g / n
     assert w == pytest.approx(here)
     assert lr.accuracy(sc, "/ex/lr.txt", w) > 0.9
+
+
+def test_the_examples_run_as_commands(cluster):
+    import os
+    import subprocess
+    env = {**os.environ, "STACKYARD_HOME": str(cluster.home.root)}
+    write(cluster.fs, "/ex/cmd-edges.txt", "a b\nb c\nc a\na c\n")
+    done = subprocess.run([sys.executable, str(ROOT / "examples/pagerank/pagerank.py"),
+                           "/ex/cmd-edges.txt", "--top", "2"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line.split("\t")[0] for line in done.stdout.splitlines()] == ["c", "a"]
+    missing = subprocess.run([sys.executable, str(ROOT / "examples/kmeans/kmeans.py"),
+                              "/ex/none.txt", "3"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error: [Errno 2] Input path does not exist: '/ex/none.txt'"
