@@ -637,3 +637,12 @@ def test_reduce_by_key_locally(sc):
 def test_zip_with_unique_id(sc):
     assert sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect() == [
         ("a", 0), ("b", 1), ("c", 4), ("d", 2), ("e", 5)]
+
+
+def test_group_with(sc):
+    w = sc.parallelize([("a", 5), ("b", 6)])
+    x = sc.parallelize([("a", 1), ("b", 4)])
+    y = sc.parallelize([("a", 2)])
+    z = sc.parallelize([("b", 42)])
+    assert [(k, tuple(map(list, v))) for k, v in sorted(list(w.groupWith(x, y, z).collect()))] \
+        == [("a", ([5], [1], [2], [])), ("b", ([6], [4], [], [42]))]
