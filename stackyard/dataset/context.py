@@ -206,7 +206,7 @@ class Context:
     def pickleFile(self, name: str, minPartitions: int | None = None) -> RDD:  # noqa: N802,N803
         """What saveAsPickleFile wrote (one partition per file; comma-separated
         paths for several)."""
-        from stackyard.mapreduce.formats import Split
+        from stackyard.compute.splits import Split
         splits = []
         for f in self._files(name):
             if f["local"]:
@@ -216,7 +216,7 @@ class Context:
         return self._rdd(lineage.PickleFileNode(splits, "pickleFile", self._site()))
 
     def _files(self, paths: str) -> list[dict]:
-        from stackyard.mapreduce.formats import input_files
+        from stackyard.compute.splits import input_files
         out = []
         for path in paths.split(","):
             local = local_path(path)
@@ -233,7 +233,7 @@ class Context:
     def _text_splits(self, paths: str, min_partitions: int) -> list:
         """Hadoop's FileInputFormat splits: goal size = total / minPartitions,
         no larger than a block; the last piece of a file may be 10% over."""
-        from stackyard.mapreduce.formats import Split
+        from stackyard.compute.splits import Split
         files = self._files(paths)
         goal = sum(f["length"] for f in files) // max(min_partitions, 1)
         out = []

@@ -112,9 +112,9 @@ class TextNode(Node):
         self.splits, self.local, self.use_unicode = splits, local, use_unicode
 
     def compute(self, split: int, rt) -> Iterator:
-        from stackyard.mapreduce.formats import TextInput
+        from stackyard.compute.splits import text_lines
         fs = rt.local_fs if self.local else rt.fs
-        lines = TextInput().read(fs, self.splits[split], rt.counters)
+        lines = text_lines(fs, self.splits[split], rt.counters)
         if self.use_unicode:
             return (line for _, line in lines)
         return (line.encode() for _, line in lines)
@@ -149,8 +149,8 @@ class PickleFileNode(Node):
         self.splits = splits
 
     def compute(self, split: int, rt) -> Iterator:
-        from stackyard.mapreduce.formats import PickleInput
-        return PickleInput().read(rt.fs, self.splits[split], rt.counters)
+        from stackyard.compute.splits import file_records
+        return file_records(rt.fs, self.splits[split], rt.counters)
 
     def locations(self, split: int) -> list[str]:
         return list(self.splits[split].hosts)

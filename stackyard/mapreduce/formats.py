@@ -1,57 +1,25 @@
 """Input and output formats: how a job's input becomes splits and records,
-and how its records become files in the output directory.
-
-Splits follow DFS chunks (Hadoop's FileInputFormat with the block size as
-split size): each split names the chunkservers holding it, so the scheduler
-can run its map task beside one. A line crossing a split boundary belongs
-to the split where it starts: a split other than the first skips through
-its first newline, and every split reads on past its end to finish its last
-line (Hadoop's LineRecordReader).
-"""
+and how its records become files in the output directory. Splits, and the
+lines a split owns, are the engine's (compute/splits.py): a split per DFS
+chunk, a line belonging to the split it starts in."""
 
 from __future__ import annotations
 
-import fnmatch
 import io
-import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
-from stackyard.compute.records import read_records, write_batches
+from stackyard.compute.records import write_batches
 from stackyard.compute.shuffle import counted
-
-READ_BUFFER = 4 << 20
-
-
-@dataclass(frozen=True)
-class Split:
-    path: str
-    offset: int
-    length: int
-    hosts: tuple[str, ...] = ()
-
-
-def input_files(fs, paths: str | list[str]) -> list[dict]:
-    """The files PATHS name: files as they are, directories' files (not
-    recursing, skipping names starting with _ or ., as Hadoop), globs."""
-    out = []
-    for path in [paths] if isinstance(paths, str) else list(paths):
-        if any(c in path for c in "*?["):
-            parent = posixpath.dirname(path) or "/"
-            matches = [e for e in fs.ls(parent)
-                       if fnmatch.fnmatchcase(e["name"], posixpath.basename(path))]
-            if not matches:
-                raise FileNotFoundError(2, "Input Pattern matches 0 files", path)
-            out += [e for e in matches if e["type"] == "file"]
-            continue
-        st = fs.stat(path)
-        if st["type"] == "file":
-            out.append(st)
-        else:
-            out += [e for e in fs.ls(path) if e["type"] == "file"
-                    and not e["name"].startswith(("_", "."))]
-    return out
+from stackyard.compute.splits import (
+    READ_BUFFER,
+    Split,
+    file_records,
+    first_owned_line,
+    input_files,
+    owned_lines,
+    text_lines,
+)
 
 
 class InputFormat(ABC):
@@ -78,8 +46,7 @@ class TextInput(InputFormat):
     """(byte offset, line) per line, without the line ending; UTF-8."""
 
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
-        for pos, raw in _lines(fs, split, counters):
-            yield pos, raw.rstrip(b"\r\n").decode("utf-8", "replace")
+        return text_lines(fs, split, counters)
 
 
 class KeyValueInput(InputFormat):
@@ -87,7 +54,7 @@ class KeyValueInput(InputFormat):
     a line without a tab is (line, "")."""
 
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
-        for _pos, raw in _lines(fs, split, counters):
+        for _pos, raw in owned_lines(fs, split, counters):
             key, _, value = raw.rstrip(b"\r\n").decode("utf-8", "replace").partition("\t")
             yield key, value
 
@@ -105,7 +72,7 @@ class TextBlockInput(InputFormat):
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
         end = split.offset + split.length
         with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-            pos = start = _first_owned_line(f, split)
+            pos = start = first_owned_line(f, split)
             while pos <= end:
                 data = f.read(self.block)
                 if not data:
@@ -120,29 +87,6 @@ class TextBlockInput(InputFormat):
                 if last:
                     break
             counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
-
-
-def _first_owned_line(f, split: Split) -> int:
-    """Position F at the first line SPLIT owns and return its offset: a split
-    that does not start the file skips through its first newline, since the
-    previous split reads on past its end to finish that line."""
-    pos = split.offset
-    if pos:
-        f.seek(pos)
-        pos += len(f.readline())
-    return pos
-
-
-def _lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, bytes]]:
-    end = split.offset + split.length
-    with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-        pos = start = _first_owned_line(f, split)
-        for line in f:
-            if pos > end:
-                break
-            yield pos, line
-            pos += len(line)
-        counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
 
 
 class FixedRecordInput(InputFormat):
@@ -180,9 +124,7 @@ class PickleInput(InputFormat):
     splittable = False
 
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
-        with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-            yield from read_records(f)
-            counters["bytes_read"] = counters.get("bytes_read", 0) + f.tell()
+        return file_records(fs, split, counters)
 
 
 class OutputFormat(ABC):
