@@ -127,10 +127,13 @@ class SchedulerConfig:
     speculative_slowdown: float = 1.5  # a backup once a task runs 1.5x its peers' median
     speculative_min_seconds: float = 2.0  # ... and at least this long
     app_lease: float = 60.0            # a dataset driver silent this long: its cache is dropped
+    locality_wait: float = 1.0         # a task waits this long for a slot near its data (Spark: 3 s)
 
     def validate(self) -> SchedulerConfig:
         _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds",
                   "app_lease")
+        if self.locality_wait < 0:
+            raise ValueError(f"locality_wait: must be 0 or more seconds, got {self.locality_wait}")
         _port(self)
         return self
 

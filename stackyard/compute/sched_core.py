@@ -123,11 +123,13 @@ class Worker:
 
 class SchedulerCore:
     def __init__(self, dead_after: float = 10.0, speculative_slowdown: float = 1.5,
-                 speculative_min_seconds: float = 1.0, app_lease: float = 60.0):
+                 speculative_min_seconds: float = 1.0, app_lease: float = 60.0,
+                 locality_wait: float = 0.0):
         self.jobs: dict[str, Job] = {}
         self.apps: dict[str, float] = {}     # dataset application -> when its driver last spoke
         self.kept: dict[str, list[str]] = {}  # application -> its finished jobs' ids
         self.app_lease = app_lease
+        self.locality_wait = locality_wait
         self.workers: dict[str, Worker] = {}
         self.attempts: dict[str, Attempt] = {}
         self.dead_after = dead_after
@@ -246,11 +248,18 @@ class SchedulerCore:
                         continue
                     if not task.preferred or w.near(task):
                         return self._launch(task, w, now)
-                    if fallback is None:
+                    if fallback is None and self._may_go_elsewhere(task, now):
                         fallback = task
             if fallback is not None:
                 return self._launch(fallback, w, now)
         return self._speculate(w, now)
+
+    def _may_go_elsewhere(self, task: Task, now: float) -> bool:
+        """Delay scheduling: a task with a live worker near its data waits up to
+        `locality_wait` for a slot there before it runs anywhere."""
+        if now - task.pending_since >= self.locality_wait:
+            return True
+        return not any(o.alive and o.near(task) for o in self.workers.values())
 
     def _launch(self, task: Task, w: Worker, now: float, speculative: bool = False) -> Attempt:
         job = task.stage.job

@@ -51,7 +51,7 @@ class SchedulerDaemon:
         self.core = SchedulerCore(dead_after=cfg.worker_dead_after,
                                   speculative_slowdown=cfg.speculative_slowdown,
                                   speculative_min_seconds=cfg.speculative_min_seconds,
-                                  app_lease=cfg.app_lease)
+                                  app_lease=cfg.app_lease, locality_wait=cfg.locality_wait)
         self.payloads: OrderedDict[str, bytes] = OrderedDict()
         self.changed = asyncio.Event()
         self.app = make_app(self.secret)
@@ -109,7 +109,9 @@ class SchedulerDaemon:
         while (not any(out.values()) and not self.core.workers[name].running
                and (left := deadline - time.monotonic()) > 0):
             try:
-                await asyncio.wait_for(self.changed.wait(), left)
+                # look again at least twice a second: a task's locality wait
+                # running out is no event
+                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
             except TimeoutError:
                 pass
             worker = self.core.workers.get(name)

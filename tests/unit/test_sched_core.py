@@ -158,3 +158,20 @@ def test_an_application_that_stops_renewing_loses_its_blocks():
     assert core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 6.5)["drop"] == ["a2/"]
     core.app_ended("a1")
     assert core.block_locations("") == {} and core.apps == {}
+
+
+def test_delay_scheduling_waits_a_little_for_a_slot_near_the_data():
+    core = SchedulerCore(locality_wait=1.0)
+    core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 0)
+    core.heartbeat("w2", "w2:1", "cs-2", 1, [], [], 0)
+    spec = {"name": "t", "stages": [{"name": "s", "tasks": 2, "preferred": [["w1"], ["w1"]]}]}
+    core.submit("j", spec, 0)
+    assert [x["task"] for x in core.heartbeat("w1", "w1:1", "cs-1", 1, [], [], 0.1)["launch"]] \
+        == [0]
+    assert core.heartbeat("w2", "w2:1", "cs-2", 1, [], [], 0.5)["launch"] == []   # waits
+    late = core.heartbeat("w2", "w2:1", "cs-2", 1, [], [], 1.2)["launch"]
+    assert [x["task"] for x in late] == [1]                  # waited long enough: goes anyway
+    spec = {"name": "t2", "stages": [{"name": "s", "tasks": 1, "preferred": [["w9"]]}]}
+    core.submit("k", spec, 2)                                # nobody alive is near: at once
+    now = core.heartbeat("w2", "w2:1", "cs-2", 2, [], [late[0]["attempt"]], 2.0)["launch"]
+    assert [x["job"] for x in now] == ["k"]
