@@ -86,3 +86,23 @@ def test_a_lost_shuffle_output_of_an_earlier_job_is_recomputed(make_cluster):
         # the job reading the lost outputs was resubmitted with its whole lineage
         assert [len(j["stages"]) for j in jobs[-2:]] == [1, 2]
         assert jobs[-1]["state"] == "succeeded"
+
+
+def test_a_straggler_gets_a_backup_attempt_and_the_answer_is_unchanged(make_cluster, tmp_path):
+    c = make_cluster(**DATASET)
+    marker = str(tmp_path / "slow-once")
+
+    def slow_first_time(split, it):
+        import os
+        import time
+        if split == 0 and not os.path.exists(marker):     # the first attempt only
+            open(marker, "w").close()
+            time.sleep(60)
+        return it
+
+    with c.client.context("straggler") as sc:
+        total = sc.parallelize(range(1000), 4).mapPartitionsWithIndex(slow_first_time).sum()
+    assert total == sum(range(1000))
+    job = c.client.engine.jobs()[-1]
+    assert job["state"] == "succeeded"
+    assert job["counters"].get("speculative_attempts", 0) >= 1
