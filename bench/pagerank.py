@@ -23,7 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rdd_peers import dask_client, example, report, spark_context, timed, yard_context  # noqa: E402
+from rdd_peers import dask_client, example, report, spark_context, yard_context  # noqa: E402
+from scratch import timed  # noqa: E402
 
 pr = example("pagerank")
 

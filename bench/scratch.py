@@ -1,6 +1,7 @@
 """What every benchmark sets up: a scratch folder ($BENCH_DIR or /tmp) with
 a local cluster configured under it, both gone when the benchmark ends,
-whatever happened (a filled disk once stopped the whole machine)."""
+whatever happened (a filled disk once stopped the whole machine); and a
+stopwatch."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,3 +30,10 @@ def scratch_cluster(**settings) -> Iterator[tuple[Path, LocalCluster]]:
     finally:
         cluster.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def timed(fn):
+    """(seconds, result) of FN()."""
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scratch import scratch_cluster  # noqa: E402
+from scratch import scratch_cluster, timed  # noqa: E402
 
 from stackyard.connect import connect  # noqa: E402
 
@@ -80,6 +80,14 @@ class Checker:
         self.count += count
         self.fp = (self.fp + fp) % (1 << 64)
 
+    @classmethod
+    def of(cls, summaries) -> Checker:
+        """A checker fed partition summaries (partition_summary's), in order."""
+        c = cls()
+        for s in summaries:
+            c.add_keys(*s)
+        return c
+
     def add_rows(self, rows: np.ndarray) -> None:
         k = keys_of(rows)
         self.add_keys(k[0] if len(k) else b"", k[-1] if len(k) else b"",
@@ -112,10 +120,7 @@ def spark_rdd(path: Path) -> Checker:
     try:
         records = sc.binaryRecords(str(path), RECORD).map(lambda r: (bytes(r[:KEY]), bytes(r)))
         parts = records.sortByKey(numPartitions=2).values().mapPartitions(partition_summary)
-        c = Checker()
-        for s in parts.collect():
-            c.add_keys(*s)
-        return c
+        return Checker.of(parts.collect())
     finally:
         sc.stop()
 
@@ -130,10 +135,7 @@ def spark_df(path: Path) -> Checker:
             lambda r: (bytes(r[:KEY]), bytes(r)))
         df = spark.createDataFrame(rdd, "key binary, record binary").orderBy("key")
         parts = df.rdd.map(lambda row: bytes(row["record"])).mapPartitions(partition_summary)
-        c = Checker()
-        for s in parts.collect():
-            c.add_keys(*s)
-        return c
+        return Checker.of(parts.collect())
     finally:
         spark.stop()
 
@@ -180,17 +182,8 @@ def dask_sort(path: Path, n: int) -> Checker:
         summaries = df.map_partitions(_dask_summary, meta={
             "first": object, "last": object, "ordered": bool, "count": int,
             "fp": object}).compute()
-    c = Checker()
-    for s in summaries.itertuples(index=False):
-        if s.count:
-            c.add_keys(s.first, s.last, s.ordered, s.count, int(s.fp))
-    return c
-
-
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
+    return Checker.of((s.first, s.last, s.ordered, s.count, int(s.fp))
+                      for s in summaries.itertuples(index=False))
 
 
 def main() -> int:

@@ -28,7 +28,6 @@ import argparse
 import collections
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_jobs import WordCount  # noqa: E402
-from scratch import scratch_cluster  # noqa: E402
+from scratch import scratch_cluster, timed  # noqa: E402
 
 from stackyard.cli.common import parse_size  # noqa: E402
 from stackyard.connect import connect  # noqa: E402
@@ -138,12 +137,6 @@ def dask_bag(path: Path) -> dict:
                       dashboard_address=None) as cluster, Client(cluster):
         return dict(db.read_text(str(path), blocksize=64 << 20).str.split().flatten()
                     .frequencies().compute())
-
-
-def timed(fn):
-    t = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t, out
 
 
 def main() -> int:

@@ -104,7 +104,9 @@ class MapOutputBuffer:
 
     def extend_partitioned(self, items: Iterable[tuple]) -> int:
         """extend() for (partition, key, value) triples whose partition the
-        caller chose. Returns the number of records."""
+        caller chose. Returns the number of records. A loop of its own rather
+        than extend() behind a generator: this is the map side's hot path, and
+        the generator cost 20% of the buffer's time."""
         n, held, parts, buckets = 0, self.held, self.partitions, self.buckets
         for p, key, value in items:
             if not 0 <= p < parts:

@@ -20,9 +20,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-import cloudpickle
-
 from stackyard.compute.client import JobFailed
+from stackyard.compute.committer import finish_output, setup_output
+from stackyard.compute.payload import pack
 from stackyard.dataset import lineage, shared, stages
 from stackyard.dataset.localfs import LocalFiles, local_path
 from stackyard.dataset.program import LINEAGE_LOST, DatasetProgram, dumps, save_partition
@@ -32,7 +32,6 @@ from stackyard.errors import StackyardError
 INLINE_SLICES = 1 << 20          # parallelize data above this goes through the DFS
 LOCAL_BLOCK = 32 << 20           # split size of file:// inputs (Hadoop's local block size)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SYSTEM = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, _PACKAGE})
 
 
 class Context:
@@ -262,12 +261,8 @@ class Context:
     def broadcast(self, value) -> shared.Broadcast:
         bid = next(self._broadcasts)
         path = posixpath.join(self._stage_dir(), f"broadcast_{bid}")
-        try:
-            data = pickle.dumps(value, protocol=5)
-        except (pickle.PicklingError, AttributeError, TypeError):
-            data = cloudpickle.dumps(value, protocol=5)
         with self.fs.open(path, "wb") as f:
-            f.write(data)
+            f.write(dumps(value))
         return shared.Broadcast(bid, path, value, context=self)
 
     def _forget_broadcast(self, b: shared.Broadcast) -> None:
@@ -295,20 +290,15 @@ class Context:
         self.engine.drop_blocks(f"{self.applicationId}/rdd_{node_id}_")
 
     def _save(self, node: lineage.Node, path: str, kind: str) -> None:
-        from stackyard.dfs.client import dfs_path
-        path = dfs_path(path)
-        if self.fs.exists(path):
-            raise FileExistsError(17, "Output directory already exists", path)
-        self.fs.mkdir(path)
+        path = setup_output(self.fs, path)
+        op = "saveAsTextFile" if kind.startswith("text") else "saveAsPickleFile"
         try:
             self._run_job(node, lambda split, it, rt: save_partition(path, kind, split, it, rt),
-                          None, "saveAsTextFile" if kind.startswith("text") else "saveAsPickleFile")
-        finally:
-            try:
-                self.fs.rm(posixpath.join(path, "_temporary"), recursive=True)
-            except FileNotFoundError:
-                pass
-        self.fs.open(posixpath.join(path, "_SUCCESS"), "wb").close()
+                          None, op)
+        except BaseException:
+            finish_output(self.fs, path, succeeded=False)
+            raise
+        finish_output(self.fs, path, succeeded=True)
 
     def _run_job(self, node: lineage.Node, func: Callable, partitions: list[int] | None,
                  op: str) -> list:
@@ -338,7 +328,7 @@ class Context:
                                 "preferred": [stages.preferred(p.node, s, self.applicationId,
                                                                blocks) for s in p.partitions]}
                                for p in plans]}
-            job = self.engine.submit(spec, _payload(program))
+            job = self.engine.submit(spec, pack(program))
             try:
                 self.engine.wait(job, self._show if self._progress else None)
             except JobFailed as exc:
@@ -379,51 +369,22 @@ class Context:
 
 
 def _persists(node: lineage.Node) -> bool:
-    seen, stack = set(), [node]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.storage is not None:
-            return True
-        stack += [d.parent if isinstance(d, lineage.ShuffleDep) else d for d in n.deps]
-    return False
+    return any(n.storage is not None for n in lineage.walk(node))
 
 
 def _fully_cached(node: lineage.Node, blocks: dict, app: str) -> set[int]:
     """Ids of the persisted nodes in NODE's lineage with every partition cached."""
-    out, seen, stack = set(), set(), [node]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
+    full: set[int] = set()
+
+    def enter(n: lineage.Node) -> bool:
         if n.storage is not None and all(stages.block_id(app, n.id, s) in blocks
                                          for s in range(n.num_partitions)):
-            out.add(n.id)
-            continue
-        stack += [d.parent if isinstance(d, lineage.ShuffleDep) else d for d in n.deps]
-    return out
+            full.add(n.id)
+            return False          # what it was made from is not needed
+        return True
+
+    for _ in lineage.walk(node, enter):
+        pass
+    return full
 
 
-_by_value: set[str] = set()
-
-
-def _payload(program: DatasetProgram) -> bytes:
-    """The program, pickled. The user's own modules (anything not installed)
-    are pickled by value: workers cannot import them."""
-    for name, mod in list(sys.modules.items()):
-        path = getattr(mod, "__file__", None)
-        if (name in _by_value or not path or name == "__main__"
-                or os.path.abspath(path).startswith(_SYSTEM)):
-            continue
-        try:
-            cloudpickle.register_pickle_by_value(mod)
-        except ValueError:
-            continue
-        _by_value.add(name)
-    try:
-        return cloudpickle.dumps(program, protocol=5)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
-        raise TypeError(f"a function of this job cannot be sent to the workers: {exc}") from None

@@ -19,6 +19,7 @@ import itertools
 import os
 from collections.abc import Iterable, Iterator
 
+from stackyard.compute.shuffle import MapOutputBuffer, merge_segments
 from stackyard.dataset.lineage import MISSING, Aggregator, ShuffleDep
 from stackyard.dataset.partitioner import portable_hash
 
@@ -35,11 +36,11 @@ def resident_bytes() -> int:
         return 0
 
 
-def combine_locally(records: Iterable[tuple], agg: Aggregator, memory: int,
-                    flushed: list | None = None) -> Iterator[tuple]:
-    """(key, combiner) for RECORDS' (key, value) pairs, a dict at a time: a key
-    may come out more than once when the dict was flushed (FLUSHED, if given,
-    then gets an entry)."""
+def combined(records: Iterable[tuple], agg: Aggregator, memory: int
+             ) -> Iterator[tuple[dict, bool]]:
+    """RECORDS' (key, value) pairs combined per key, a dict at a time: a dict is
+    handed out (with False) when it holds too many keys or the task's memory
+    passes MEMORY, and the last one with True. A key may be in several dicts."""
     create, merge = agg.create, agg.merge_value
     d: dict = {}
     get = d.get
@@ -49,43 +50,30 @@ def combine_locally(records: Iterable[tuple], agg: Aggregator, memory: int,
         d[k] = create(v) if c is MISSING else merge(c, v)
         n += 1
         if not n & (CHECK_EVERY - 1) and (len(d) > COMBINE_KEYS or resident_bytes() > memory):
-            if flushed is not None:
-                flushed.append(n)
-            yield from d.items()
+            yield d, False
             d = {}
             get = d.get
-    yield from d.items()
+    yield d, True
 
 
 def combine_in_place(records: Iterable[tuple], agg: Aggregator, rt) -> Iterator[tuple]:
     """Every key's combiner, for a partition that holds all of its keys' records.
-    While the dict fits, that is the dict; when it has to be flushed, the
-    pieces go through a one-partition map-output buffer (sorted runs on the
-    task's disk, by key hash) and are merged back a hash at a time, so memory
-    stays bounded as in a shuffle."""
-    flushed: list = []
-    pieces = combine_locally(records, agg, rt.program.memory, flushed)
-    first = []
-    for item in pieces:
-        first.append(item)
-        if flushed:
-            break
-    if not flushed:
-        return iter(first)
+    While one dict holds them, that is the answer; when it has to be flushed,
+    the pieces go through a one-partition map-output buffer (sorted runs on
+    the task's disk, by key hash) and are merged back a hash at a time, so
+    memory stays bounded as in a shuffle."""
+    pieces = combined(records, agg, rt.program.memory)
+    first, last = next(pieces)
+    if last:
+        return iter(first.items())
     rt.counters["combine_spills"] = rt.counters.get("combine_spills", 0) + 1
-    from stackyard.compute.shuffle import MapOutputBuffer
     buf = MapOutputBuffer(rt.ctx.dir / f"combine-{id(agg)}", 1, None, rt.program.sort_buffer,
                           None, rt.counters)
-    rest = itertools.chain(first, pieces)
-    buf.extend_partitioned((0, portable_hash(k), (k, c)) for k, c in rest)
+    buf.extend_partitioned((0, portable_hash(k), (k, c))
+                           for d, _ in itertools.chain([(first, last)], pieces)
+                           for k, c in d.items())
     data, _index = buf.close()
-    return _merge_by_key(_read_all(data), agg.merge_combiners)
-
-
-def _read_all(path) -> Iterator[tuple]:
-    from stackyard.compute.records import read_records
-    with open(path, "rb", buffering=1 << 20) as f:
-        yield from read_records(f)
+    return _merge_by_key(merge_segments([data]), agg.merge_combiners)
 
 
 def shuffle_items(dep: ShuffleDep, records: Iterable, split: int, memory: int) -> Iterator[tuple]:
@@ -95,9 +83,10 @@ def shuffle_items(dep: ShuffleDep, records: Iterable, split: int, memory: int) -
     if dep.mode == "aggregate":
         func = part.partitionFunc
         default = func is portable_hash
-        for k, c in combine_locally(records, dep.aggregator, memory):
-            h = portable_hash(k)
-            yield (h % n if default else func(k) % n), h, (k, c)
+        for d, _ in combined(records, dep.aggregator, memory):
+            for k, c in d.items():
+                h = portable_hash(k)
+                yield (h % n if default else func(k) % n), h, (k, c)
     elif dep.mode == "order":
         base = split << 40
         place = dep.place

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import itertools
 import pickle
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 
 MISSING = object()
 
 
-class Node:
+class Node(ABC):
     kind = "RDD"
 
     def __init__(self, partitions: int, deps: list, op: str, site: str, partitioner=None):
@@ -31,8 +32,9 @@ class Node:
         self.storage = None           # a StorageLevel once persisted
         self.name: str | None = None
 
+    @abstractmethod
     def compute(self, split: int, rt) -> Iterator:
-        raise NotImplementedError
+        """The records of partition SPLIT (lazily, as an iterator)."""
 
     def narrow(self, split: int) -> list[tuple[Node, int]]:
         """The parent partitions SPLIT reads without a shuffle."""
@@ -67,6 +69,26 @@ class ShuffleDep:
         self.parent, self.partitioner, self.mode = parent, partitioner, mode
         self.aggregator = aggregator
         self.place = place            # "order" mode: (split, index, record) -> partition
+
+
+def walk(node: Node, enter: Callable[[Node], bool] = lambda n: True,
+         across_shuffles: bool = True) -> Iterator[Node]:
+    """NODE and its ancestors, each once; ENTER(n) False skips n's ancestors,
+    and so does a shuffle unless ACROSS_SHUFFLES."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        yield n
+        if enter(n):
+            for d in n.deps:
+                if not isinstance(d, ShuffleDep):
+                    stack.append(d)
+                elif across_shuffles:
+                    stack.append(d.parent)
 
 
 # -- sources -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+from abc import ABC, abstractmethod
 
 # -- in a task process ---------------------------------------------------------
 
@@ -74,14 +75,16 @@ def _task_broadcast(bid: int, path: str) -> Broadcast:
 # -- accumulators ------------------------------------------------------------------
 
 
-class AccumulatorParam:
+class AccumulatorParam(ABC):
     """How to add up an accumulator's values (PySpark's interface)."""
 
+    @abstractmethod
     def zero(self, value):
-        raise NotImplementedError
+        """The zero of VALUE's type: what a task's copy starts from."""
 
+    @abstractmethod
     def addInPlace(self, value1, value2):  # noqa: N802
-        raise NotImplementedError
+        """VALUE1 + VALUE2 (VALUE1 may be changed and returned)."""
 
 
 class AddingAccumulatorParam(AccumulatorParam):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stackyard.dataset.lineage import Node, ShuffleDep
+from stackyard.dataset.lineage import Node, ShuffleDep, walk
 
 
 @dataclass
@@ -35,22 +35,13 @@ def block_id(app: str, node_id: int, split: int) -> str:
 
 def stage_shuffles(node: Node, cached: set[int]) -> list[ShuffleDep]:
     """The shuffles NODE's stage reads: those reached through narrow deps."""
+    def computed(n: Node) -> bool:
+        return n.storage is None or n.id not in cached
+
     out: list[ShuffleDep] = []
-    seen: set[int] = set()
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.storage is not None and n.id in cached:
-            continue
-        for d in n.deps:
-            if isinstance(d, ShuffleDep):
-                if all(d is not o for o in out):
-                    out.append(d)
-            else:
-                stack.append(d)
+    for n in walk(node, computed, across_shuffles=False):
+        if computed(n):
+            out += [d for d in n.deps if isinstance(d, ShuffleDep) and all(d is not o for o in out)]
     return out
 
 

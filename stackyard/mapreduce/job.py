@@ -24,7 +24,6 @@ streaming job does, to pipe them through a process).
 
 from __future__ import annotations
 
-import posixpath
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -127,20 +126,17 @@ class Job:
         and return its counters. Raises JobFailed with the failing task's
         traceback, FileNotFoundError for a missing input, FileExistsError for
         an existing output directory."""
-        import cloudpickle
-
         from stackyard.compute.client import JobFailed
+        from stackyard.compute.committer import check_output, finish_output
+        from stackyard.compute.payload import pack
         from stackyard.connect import connect
-        from stackyard.dfs.client import dfs_path
         from stackyard.mapreduce.program import MapReduceProgram
 
         own = client is None
         client = client or connect()
         try:
             fs = client.fs
-            output = dfs_path(output)
-            if fs.exists(output):
-                raise FileExistsError(17, "Output directory already exists", output)
+            output = check_output(fs, output)
             try:
                 splits = self.input_format.splits(fs, input)
             except FileNotFoundError as exc:
@@ -150,9 +146,9 @@ class Job:
                 raise FileNotFoundError(2, "Input path has no files", str(input))
             self.prepare(fs, input)
             module = sys.modules.get(type(self).__module__)
-            if module is not None and not module.__name__.startswith("stackyard."):
-                cloudpickle.register_pickle_by_value(module)   # workers can't import it
-            payload = cloudpickle.dumps(MapReduceProgram(self, splits, output, self.reducers))
+            payload = pack(MapReduceProgram(self, splits, output, self.reducers),
+                           [module] if module is not None
+                           and not module.__name__.startswith("stackyard.") else [])
             stages = [{"name": "map", "tasks": len(splits), "partitions": self.reducers,
                        "preferred": [list(s.hosts) for s in splits]}]
             if self.reducers:
@@ -167,22 +163,15 @@ class Job:
             try:
                 summary = engine.wait(job_id, progress)
             except JobFailed:
-                _remove(fs, posixpath.join(output, "_temporary"))
+                finish_output(fs, output, succeeded=False)
                 raise
             except KeyboardInterrupt:
                 engine.kill(job_id)
                 raise
-            _remove(fs, posixpath.join(output, "_temporary"))
-            fs.open(posixpath.join(output, "_SUCCESS"), "wb").close()
+            finish_output(fs, output, succeeded=True)
             return JobResult(job_id, output, summary["counters"], time.monotonic() - started,
                              summary)
         finally:
             if own:
                 client.close()
 
-
-def _remove(fs, path: str) -> None:
-    try:
-        fs.rm(path, recursive=True)
-    except FileNotFoundError:
-        pass

@@ -11,11 +11,7 @@ import pytest
 
 from stackyard.compute.client import JobFailed
 from stackyard.dataset import AccumulatorParam, StorageLevel
-
-
-def write(fs, path: str, data: bytes) -> None:
-    with fs.open(path, "wb") as f:
-        f.write(data)
+from tests.dataset.conftest import worker_metric, write
 
 
 def jobs(cluster) -> int:
@@ -251,17 +247,8 @@ def test_a_driver_killed_without_stop_loses_its_cache_after_its_lease(make_clust
         driver.send_signal(signal.SIGKILL)
         driver.wait(10)
         wait_until(lambda: engine.blocks(app + "/") == {}, 10, "the dead driver's blocks dropped")
-
-        def held_by_workers() -> int:
-            total = 0
-            for w in engine.workers():
-                text = engine.pool.request(w["address"], "GET", "/metrics").read().decode()
-                line = [x for x in text.splitlines()
-                        if x.startswith("stackyard_worker_block_memory_bytes ")][0]
-                total += int(float(line.split()[1]))
-            return total
-
-        wait_until(lambda: held_by_workers() == 0, 10, "the workers to forget the blocks")
+        wait_until(lambda: worker_metric(engine, "block_memory_bytes") == 0, 10,
+                   "the workers to forget the blocks")
     finally:
         if driver.poll() is None:
             driver.kill()
@@ -299,15 +286,6 @@ def test_combining_in_place_past_the_memory_bound_spills_and_stays_right(sc, clu
     assert got == {k: sum(range(k, 40_000, 5000)) for k in range(5000)}
     counters = cluster.client.engine.jobs()[-1]["counters"]
     assert counters["combine_spills"] == 2            # both partitions went through the disk
-
-
-def worker_metric(engine, name: str) -> int:
-    total = 0
-    for w in engine.workers():
-        text = engine.pool.request(w["address"], "GET", "/metrics").read().decode()
-        line = [x for x in text.splitlines() if x.startswith(f"stackyard_worker_{name} ")][0]
-        total += int(float(line.split()[1]))
-    return total
 
 
 def test_levels_under_a_small_block_memory(make_cluster):

@@ -19,10 +19,7 @@ import kmeans as km  # noqa: E402
 import logistic_regression as lr  # noqa: E402
 import pagerank as pr  # noqa: E402
 
-
-def write(fs, path: str, text: str) -> None:
-    with fs.open(path, "wb") as f:
-        f.write(text.encode())
+from tests.dataset.conftest import write  # noqa: E402
 
 
 def blobs(n: int, k: int, seed: int = 5) -> list[tuple[float, float]]:

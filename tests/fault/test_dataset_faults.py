@@ -10,8 +10,8 @@ import threading
 from operator import add
 
 from tests.conftest import wait_until
-from tests.dataset.conftest import DATASET
-from tests.dataset.test_examples import blobs, km, write
+from tests.dataset.conftest import DATASET, write
+from tests.dataset.test_examples import blobs, km
 
 
 def holders(engine, prefix: str) -> set[str]:

@@ -1,0 +1,35 @@
+"""The driver's half of Hadoop's FileOutputCommitter (the task's half is
+TaskContext.publish): the output directory must not exist yet and is made
+before the job runs; when the job ends its _temporary is removed and, if
+it succeeded, _SUCCESS is written last."""
+
+from __future__ import annotations
+
+import posixpath
+
+from stackyard.dfs.client import dfs_path
+
+
+def check_output(fs, output: str) -> str:
+    """OUTPUT's normalized path; it must not exist (checked before any work,
+    as Hadoop's checkOutputSpecs)."""
+    output = dfs_path(output)
+    if fs.exists(output):
+        raise FileExistsError(17, "Output directory already exists", output)
+    return output
+
+
+def setup_output(fs, output: str) -> str:
+    """check_output, then make the directory."""
+    output = check_output(fs, output)
+    fs.mkdir(output)
+    return output
+
+
+def finish_output(fs, output: str, succeeded: bool) -> None:
+    try:
+        fs.rm(posixpath.join(output, "_temporary"), recursive=True)
+    except FileNotFoundError:
+        pass
+    if succeeded:
+        fs.open(posixpath.join(output, "_SUCCESS"), "wb").close()
