@@ -217,3 +217,24 @@ def test_text_blocks_hand_out_the_same_lines_as_text_input(engine):
                 assert int(k) not in got, f"line at {k} handed out twice"
                 got[int(k)] = int(v)
         assert got == expected, block
+
+
+def test_a_job_file_may_import_a_helper_module_beside_it(engine, corpus, tmp_path):
+    # the workers have neither file: both travel in the job's payload
+    (tmp_path / "shout_helper.py").write_text("def shout(word):\n    return word.upper()\n")
+    (tmp_path / "shouting.py").write_text(
+        "from shout_helper import shout\n"
+        "from stackyard.mapreduce import Job\n\n\n"
+        "class Shouting(Job):\n"
+        "    reducers = 1\n\n"
+        "    def mapper(self, offset, line):\n"
+        "        for word in line.split():\n"
+        "            yield shout(word), 1\n\n"
+        "    def reducer(self, word, counts):\n"
+        "        yield word, sum(counts)\n")
+    engine.yard("mr", "run", str(tmp_path / "shouting.py"), "--input", "/corpus",
+                "--output", "/out/shout", check=True)
+    text = engine.fs.cat("/corpus/a.txt") + engine.fs.cat("/corpus/b.txt")
+    want = collections.Counter(w.upper() for w in text.decode().split())
+    got = read_output(engine.fs, "/out/shout")
+    assert got == {w: str(n) for w, n in want.items()}
