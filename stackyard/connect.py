@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 from stackyard.cluster import process
@@ -113,6 +114,12 @@ def home_secret(home: str | os.PathLike | None = None) -> Secret | None:
     return Secret.load(path) if os.path.exists(path) else None
 
 
+def _warn_embedded(home: Home, root: str) -> None:
+    print(f"stackyard: no cluster runs under {home.root}; started an embedded one in {root} "
+          "for this process. Its data is thrown away when the process exits "
+          "(`yard cluster up` starts one that keeps it).", file=sys.stderr)
+
+
 def connect(home: str | os.PathLike | None = None, master: str | None = None,
             secret: str | bytes | os.PathLike | Secret | None = None, user: str | None = None,
             embedded: bool = True) -> Client:
@@ -135,8 +142,12 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
     if not embedded:
         raise ClusterUnavailable(f"no cluster is running under {h.root} (start one with "
                                  "`yard cluster up`)")
-    cluster = LocalCluster(Home.at(tempfile.mkdtemp(prefix="stackyard-embedded-")),
-                           Settings(chunkservers=3, coords=0, workers=2, heartbeat_interval=1.0,
+    # every API a cluster serves (files, jobs, coordination) serves here too;
+    # one coord replica is a whole cell, and it starts in a second
+    root = tempfile.mkdtemp(prefix="stackyard-embedded-")
+    _warn_embedded(h, root)
+    cluster = LocalCluster(Home.at(root),
+                           Settings(chunkservers=3, coords=1, workers=2, heartbeat_interval=1.0,
                                     dead_after=10.0))
     state = cluster.up()
     client = Client(state["master"], Secret.load(cluster.home.secret_file), user,

@@ -7,18 +7,23 @@ from rich.console import Console
 from rich.table import Table
 
 from stackyard.cluster.home import Home
-from stackyard.cluster.local import LocalCluster, Settings
+from stackyard.cluster.local import LocalCluster, saved_settings
 
 
-def up(home: str | None, **settings) -> int:
+def up(home: str | None, given: dict) -> int:
+    """Start the cluster under HOME; GIVEN holds the flags the user typed."""
     h = Home.at(home)
-    cluster = LocalCluster(h, Settings(**settings))
-    existing = h.conf("master").exists()
+    before = saved_settings(h)
+    cluster = LocalCluster.with_flags(h, given)
     state = cluster.up()
     console = Console()
-    if existing:
-        console.print(f"[yellow]Restarted the cluster configured under {h.root}; its saved "
-                      "settings apply (remove that folder for a new cluster).[/]")
+    if before is not None:
+        grown = [f"{name} {getattr(before, name)} -> {getattr(cluster.settings, name)}"
+                 for name in ("chunkservers", "workers", "replication", "chunk_size")
+                 if getattr(before, name) != getattr(cluster.settings, name)]
+        console.print(f"[yellow]Restarted the cluster configured under {h.root} with its saved "
+                      "shape" + (f", changed: {', '.join(grown)}" if grown else "")
+                      + " (remove that folder for a new cluster).[/]")
     table = Table(title=f"Stackyard cluster under {h.root}")
     for col in ("name", "role", "address", "pid"):
         table.add_column(col)

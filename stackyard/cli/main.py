@@ -38,10 +38,17 @@ def cluster_up(chunkservers, coords, workers, chunk_size, replication, dead_afte
                lease_timeout, racks, home) -> None:
     """Start a master and chunkservers on 127.0.0.1."""
     from stackyard.cli.cluster import up
-    exit_with(guarded("cluster up", lambda: up(
-        home, chunkservers=chunkservers, coords=coords, workers=workers, chunk_size=parse_size(chunk_size),
-        replication=replication, dead_after=dead_after, heartbeat_interval=heartbeat,
-        lease_timeout=lease_timeout, racks=racks)))
+    settings = dict(chunkservers=chunkservers, coords=coords, workers=workers,
+                    chunk_size=chunk_size, replication=replication, dead_after=dead_after,
+                    heartbeat_interval=heartbeat, lease_timeout=lease_timeout, racks=racks)
+    ctx = click.get_current_context()
+    flag = {"heartbeat_interval": "heartbeat"}
+    # only the flags the user typed: an existing cluster keeps its own shape otherwise
+    given = {k: v for k, v in settings.items()
+             if ctx.get_parameter_source(flag.get(k, k)) != click.core.ParameterSource.DEFAULT}
+    if "chunk_size" in given:
+        given["chunk_size"] = parse_size(given["chunk_size"])
+    exit_with(guarded("cluster up", lambda: up(home, given)))
 
 
 @cluster.command("down")

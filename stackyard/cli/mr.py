@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import importlib.util
 import inspect
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -86,11 +89,24 @@ def load_job_class(path: str, name: str | None):
     if not p.is_file():
         raise FileNotFoundError(2, "no such job file", path)
     module_name = f"yard_job_{p.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, p)
+    # read as Python whatever its name ends with, so a README gets "not valid Python"
+    loader = importlib.machinery.SourceFileLoader(module_name, str(p))
+    spec = importlib.util.spec_from_file_location(module_name, p, loader=loader)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     sys.path.insert(0, str(p.parent.resolve()))
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:        # also a file that is not Python at all
+        where = f", line {exc.lineno}" if exc.lineno else ""
+        raise ValueError(f"{path}{where}: not valid Python: {exc.msg}") from None
+    except ValueError as exc:         # Python 3.11: "source code cannot contain null bytes"
+        raise ValueError(f"{path}: not valid Python: {exc}") from None
+    except Exception as exc:          # the job file itself failed as it was imported
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if os.path.abspath(f.filename) == str(p.resolve())]
+        where = f", line {frames[-1].lineno}" if frames else ""
+        raise ValueError(f"{path}{where}: {type(exc).__name__}: {exc}") from None
     classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
                if issubclass(c, Job) and c not in (Job, StreamingJob)
                and c.__module__ == module_name]

@@ -4,6 +4,7 @@ logs, and where clients look for the cluster to talk to.
     $STACKYARD_HOME/secret          the cluster secret (mode 0600)
     $STACKYARD_HOME/cluster.json    daemons: name, role, pid, address, config, log
     $STACKYARD_HOME/conf/NAME.toml  one config per daemon
+    $STACKYARD_HOME/conf/shape.json the cluster's shape (`cluster up` settings)
     $STACKYARD_HOME/data/NAME/      its disk
     $STACKYARD_HOME/logs/NAME.log
     $STACKYARD_HOME/run/NAME.addr   host:port, written by the daemon once bound
@@ -32,6 +33,10 @@ class Home:
     @property
     def secret_file(self) -> Path:
         return self.root / "secret"
+
+    @property
+    def shape_file(self) -> Path:
+        return self.root / "conf" / "shape.json"
 
     @property
     def state_file(self) -> Path:

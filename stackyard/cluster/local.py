@@ -5,10 +5,11 @@ are all this class."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 from stackyard.cluster import process
 from stackyard.cluster.config import (
@@ -19,6 +20,7 @@ from stackyard.cluster.config import (
     SchedulerConfig,
     WorkerConfig,
     dump,
+    load,
 )
 from stackyard.cluster.home import Home
 from stackyard.net.auth import Secret
@@ -65,16 +67,107 @@ class Settings:
         return self
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+# what `cluster up` may change on an existing cluster: growth, and the
+# defaults the master gives new files; everything else is fixed at birth
+GROWS = ("chunkservers", "workers")
+MASTER_DEFAULTS = {"replication": "default_replication", "chunk_size": "default_chunk_size"}
+
+
+class ShapeError(ValueError):
+    """A flag of `cluster up` that the existing cluster cannot take."""
+
+
+class Ports:
+    """Free ports for the daemons of one cluster, each handed out once: the
+    socket that found a port stays bound until the configs are written, so
+    the kernel cannot give the same port twice, and ports the cluster's saved
+    configs already name are never handed out again."""
+
+    def __init__(self, host: str, taken: set[int] = frozenset()):
+        self.host = host
+        self.taken = set(taken)
+        self._held: list[socket.socket] = []
+
+    def take(self) -> int:
+        while True:
+            s = socket.socket()
+            s.bind((self.host, 0))
+            port = s.getsockname()[1]
+            self._held.append(s)
+            if port not in self.taken:
+                self.taken.add(port)
+                return port
+
+    def release(self) -> None:
+        for s in self._held:
+            s.close()
+        self._held.clear()
+
+
+def saved_settings(home: Home) -> Settings | None:
+    """The shape the cluster under HOME was made with (and grown to), or None
+    for a new home. Homes made before the shape was saved are read off their
+    configs."""
+    if home.shape_file.exists():
+        saved = json.loads(home.shape_file.read_text())
+        known = {f.name for f in fields(Settings)}
+        return Settings(**{k: v for k, v in saved.items() if k in known})
+    if not home.conf("master").exists():
+        return None
+    conf = home.root / "conf"
+    master = _read_toml(home.conf("master"))
+    return Settings(chunkservers=len(list(conf.glob("chunkserver-*.toml"))),
+                    coords=len(list(conf.glob("coord-*.toml"))),
+                    workers=len(list(conf.glob("worker-*.toml"))),
+                    replication=master["default_replication"],
+                    chunk_size=master["default_chunk_size"], dead_after=master["dead_after"],
+                    heartbeat_interval=master["heartbeat_interval"],
+                    lease_timeout=master["lease_timeout"])
+
+
+def changed_settings(saved: Settings, given: dict) -> Settings:
+    """SAVED with the flags GIVEN applied, or ShapeError naming the first
+    flag the cluster cannot take (never drop a live server silently)."""
+    for name, value in given.items():
+        old = getattr(saved, name)
+        if value == old or name in MASTER_DEFAULTS:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if name in GROWS and value > old:
+            continue
+        if name in GROWS:
+            kind = name[:-1]
+            raise ShapeError(
+                f"{flag} {value}: this cluster has {old} {name}; `cluster up` adds {name} "
+                f"but never removes one (a {kind} leaves only once its data is safe "
+                f"elsewhere). Run `yard cluster up` without {flag}, or remove the home "
+                "for a new cluster")
+        raise ShapeError(f"{flag} {value}: this cluster was made with {old}, which is fixed "
+                         f"once it exists. Run `yard cluster up` without {flag}, or remove "
+                         "the home for a new cluster")
+    return replace(saved, **given).validate()
 
 
 class LocalCluster:
     def __init__(self, home: Home, settings: Settings | None = None):
+        """A cluster under HOME, of SETTINGS when it is new; an existing one
+        keeps its saved shape unless SETTINGS changes it as `changed_settings`
+        allows."""
         self.home = home
-        self.settings = (settings or Settings()).validate()
+        saved = saved_settings(home)
+        if settings is None:
+            settings = saved or Settings()
+        elif saved is not None:
+            settings = changed_settings(saved, {f.name: getattr(settings, f.name)
+                                                for f in fields(Settings)})
+        self.settings = settings.validate()
+
+    @classmethod
+    def with_flags(cls, home: Home, given: dict) -> LocalCluster:
+        """The cluster under HOME with only the flags a user GAVE applied:
+        a new one gets the defaults for the rest, an existing one its own."""
+        saved = saved_settings(home)
+        return cls(home, changed_settings(saved, given) if saved else Settings(**given))
 
     # -- configuration ---------------------------------------------------------
 
@@ -84,11 +177,36 @@ class LocalCluster:
         h.make_dirs()
         if not h.secret_file.exists():
             Secret.generate().save(h.secret_file)
+        ports = Ports(s.host, _saved_ports(h))
+        try:
+            daemons = self._write_configs(ports)
+        finally:
+            ports.release()
+        self._apply_master_defaults()
+        tmp = h.shape_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(s), indent=2) + "\n")
+        os.replace(tmp, h.shape_file)
+        for d in daemons:
+            d.update(config=str(h.conf(d["name"])), log=str(h.log(d["name"])), pid=0, address="")
+        return daemons
+
+    def _apply_master_defaults(self) -> None:
+        """A changed --replication or --chunk-size becomes the master's default
+        for new files (existing files keep theirs, as in HDFS)."""
+        path = self.home.conf("master")
+        conf = load("master", path)
+        new = replace(conf, **{key: getattr(self.settings, name)
+                               for name, key in MASTER_DEFAULTS.items()})
+        if new != conf:
+            dump(new.validate(), path)
+
+    def _write_configs(self, ports: Ports) -> list[dict]:
+        s, h = self.settings, self.home
         daemons = []
         if not h.conf("master").exists():
             dump(MasterConfig(
                 data_dir=str(h.data("master")), secret_file=str(h.secret_file), host=s.host,
-                port=free_port(s.host), addr_file=str(h.addr_file("master")),
+                port=ports.take(), addr_file=str(h.addr_file("master")),
                 default_replication=s.replication, default_chunk_size=s.chunk_size,
                 heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
                 lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
@@ -102,7 +220,7 @@ class LocalCluster:
                 # a fixed port: workers beside it name it for data locality
                 dump(ChunkserverConfig(
                     data_dir=str(h.data(name)), master=master, secret_file=str(h.secret_file),
-                    host=s.host, port=free_port(s.host), addr_file=str(h.addr_file(name)),
+                    host=s.host, port=ports.take(), addr_file=str(h.addr_file(name)),
                     rack=f"/rack{(i - 1) % s.racks + 1}" if s.racks else "/default-rack",
                     heartbeat_interval=s.heartbeat_interval, report_interval=s.report_interval,
                     scan_interval=s.scan_interval,
@@ -110,11 +228,11 @@ class LocalCluster:
             daemons.append({"name": name, "role": "chunkserver"})
         names = [f"coord-{i}" for i in range(1, s.coords + 1)]
         if names and not h.conf(names[0]).exists():
-            ports = {n: free_port(s.host) for n in names}
-            peers = ",".join(f"{n}={s.host}:{ports[n]}" for n in names)
+            coord_ports = {n: ports.take() for n in names}
+            peers = ",".join(f"{n}={s.host}:{coord_ports[n]}" for n in names)
             for n in names:
                 dump(CoordConfig(data_dir=str(h.data(n)), secret_file=str(h.secret_file),
-                                 node_id=n, peers=peers, host=s.host, port=ports[n],
+                                 node_id=n, peers=peers, host=s.host, port=coord_ports[n],
                                  addr_file=str(h.addr_file(n)),
                                  snapshot_entries=s.coord_snapshot_entries,
                                  cache_lease=s.coord_cache_lease).validate(), h.conf(n))
@@ -123,7 +241,7 @@ class LocalCluster:
             if not h.conf("scheduler").exists():
                 dump(SchedulerConfig(
                     data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
-                    host=s.host, port=free_port(s.host), addr_file=str(h.addr_file("scheduler")),
+                    host=s.host, port=ports.take(), addr_file=str(h.addr_file("scheduler")),
                     worker_dead_after=s.worker_dead_after, app_lease=s.app_lease,
                     speculative_min_seconds=s.speculative_min_seconds).validate(),
                     h.conf("scheduler"))
@@ -144,8 +262,6 @@ class LocalCluster:
                         block_memory=s.worker_block_memory,
                         chunkserver=f"{cs['host']}:{cs['port']}").validate(), h.conf(name))
                 daemons.append({"name": name, "role": "worker"})
-        for d in daemons:
-            d.update(config=str(h.conf(d["name"])), log=str(h.log(d["name"])), pid=0, address="")
         return daemons
 
     # -- lifecycle --------------------------------------------------------------
@@ -178,7 +294,19 @@ class LocalCluster:
         proc = process.spawn(d["role"], self.home.conf(d["name"]), self.home.log(d["name"]))
         d["pid"] = proc.pid
         self._record(d, state)
-        d["address"] = process.wait_for_file(addr, proc, self.home.log(d["name"]))
+        try:
+            d["address"] = process.wait_for_file(addr, proc, self.home.log(d["name"]))
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc).lower():
+                raise
+            conf = self.home.conf(d["name"])
+            port = _read_toml(conf).get("port")
+            raise RuntimeError(
+                f"{d['name']} cannot bind its saved port {self.settings.host}:{port}: another "
+                f"process holds it. Stop that process (`ss -ltnp 'sport = :{port}'` names it), "
+                f"or give it a free port in {conf}"
+                + (" and in the peers of every coord-*.toml" if d["role"] == "coord" else "")
+                + ", then run `yard cluster up` again") from None
         self._record(d, state)
         return d
 
@@ -295,6 +423,15 @@ class LocalCluster:
             return sum(s["alive"] for s in info["servers"]) >= n and not info["safemode"]
         self._poll(ready, timeout, lambda: f"the master did not see {n} live chunkservers "
                                            f"within {timeout} s (last report: {last[0]})")
+
+
+def _saved_ports(home: Home) -> set[int]:
+    taken = set()
+    for path in (home.root / "conf").glob("*.toml"):
+        port = _read_toml(path).get("port")
+        if port:
+            taken.add(port)
+    return taken
 
 
 def _read_toml(path) -> dict:

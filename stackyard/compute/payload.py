@@ -2,14 +2,25 @@
 cloudpickle, the user's own modules by value. Workers cannot import a
 module that lives only beside the driver (a script, a test, an example),
 so everything outside the interpreter's installed prefixes and stackyard
-itself travels inside the payload."""
+itself travels inside the payload.
+
+Code objects travel with their own file name and the source lines of that
+file, registered in the worker's linecache: a failing task's traceback then
+names the user's file and line and shows the line, whatever file name the
+installed cloudpickle writes into the code objects it rebuilds (3.x writes
+"<dynamic-code>"), and on a worker that does not have the file at all."""
 
 from __future__ import annotations
 
+import copyreg
+import io
+import linecache
+import marshal
 import os
 import pickle
 import sys
-from types import ModuleType
+from collections import ChainMap
+from types import CodeType, ModuleType
 
 import cloudpickle
 
@@ -28,6 +39,40 @@ def _register(mod: ModuleType) -> None:
     _by_value.add(mod.__name__)
 
 
+_MAX_SOURCE = 1 << 20             # a bigger file travels without its lines
+
+
+def _source_of(filename: str) -> list[str] | None:
+    lines = linecache.getlines(filename)
+    if not lines or sum(map(len, lines)) > _MAX_SOURCE:
+        return None
+    return lines
+
+
+def _code_reduce(code: CodeType):
+    # marshal keeps co_filename, nested code objects included; the lines list
+    # is linecache's own object, so pickle's memo writes it once per file
+    return _load_code, (marshal.dumps(code), code.co_filename, _source_of(code.co_filename))
+
+
+def _load_code(data: bytes, filename: str, lines: list[str] | None) -> CodeType:
+    if lines and filename not in linecache.cache:
+        linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+    return marshal.loads(data)
+
+
+class _Pickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({CodeType: _code_reduce},
+                              getattr(cloudpickle.Pickler, "dispatch_table", copyreg.dispatch_table))
+
+
+def dumps(obj) -> bytes:
+    """OBJ pickled as cloudpickle would, code objects with their file and lines."""
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=5).dump(obj)
+    return buf.getvalue()
+
+
 def pack(program, modules: list[ModuleType] = ()) -> bytes:
     """PROGRAM pickled for the workers, the user's modules and MODULES by value.
     Raises TypeError naming what cannot be pickled."""
@@ -39,6 +84,6 @@ def pack(program, modules: list[ModuleType] = ()) -> bytes:
     for mod in modules:
         _register(mod)
     try:
-        return cloudpickle.dumps(program, protocol=5)
+        return dumps(program)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise TypeError(f"a function of this job cannot be sent to the workers: {exc}") from None

@@ -40,8 +40,8 @@ def dumps(value) -> bytes:
     try:
         return pickle.dumps(value, protocol=5)
     except (pickle.PicklingError, AttributeError, TypeError):
-        import cloudpickle
-        return cloudpickle.dumps(value, protocol=5)
+        from stackyard.compute.payload import dumps as cloud_dumps
+        return cloud_dumps(value)
 
 
 @dataclass

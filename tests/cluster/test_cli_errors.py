@@ -88,3 +88,19 @@ def test_put_draws_a_progress_bar_on_a_terminal(cluster, tmp_path):
     text = out.decode(errors="replace")
     assert "put big.bin" in text and "12.0/12.0 MiB" in text
     assert cluster.fs.stat("/progress.bin")["length"] == 12 * MiB
+
+
+def test_a_job_file_that_is_not_python_gets_one_line(tmp_path):
+    cases = {"syntax.py": (b"def map(:\n    pass\n", "syntax.py, line 1: not valid Python"),
+             "README.md": (b"# A title\n\nSome *text* here.\n", "README.md, line 3: not valid Python"),
+             "binary.py": (b"\x00\x01\x02", "binary.py: not valid Python"),
+             "fails.py": (b"import os\n\nraise RuntimeError('at import')\n",
+                          "fails.py, line 3: RuntimeError: at import")}
+    for name, (body, want) in cases.items():
+        job = tmp_path / name
+        job.write_bytes(body)
+        r = run("mr", "run", str(job), "--input", "/in", "--output", "/out",
+                home=tmp_path / "none")
+        err = r.stderr.decode()
+        assert r.returncode == 1 and "Traceback" not in err, err
+        assert err.startswith("mr run: ") and want in err and len(err.splitlines()) == 1, err

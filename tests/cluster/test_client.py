@@ -124,13 +124,20 @@ def test_flushed_data_readable_while_writing(cluster):
         assert fs.cat("/client/growing") == b"a" * 1000 + b"b" * 10
 
 
-def test_embedded_default_runs_a_cluster_for_the_process(tmp_path, monkeypatch):
+def test_embedded_default_runs_a_cluster_for_the_process(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("STACKYARD_HOME", str(tmp_path / "nothing-here"))
     with sy.connect() as client:
         assert "embedded" in repr(client)
+        err = capfd.readouterr().err
+        assert err.count("started an embedded one") == 1 and "thrown away" in err
         with client.fs.open("/e", "wb") as f:
             f.write(b"embedded")
         assert client.fs.cat("/e") == b"embedded"
+        # every API of a cluster: coordination and jobs too
+        client.coord.create("/embedded", b"here")
+        assert client.coord.get("/embedded")[0] == b"here"
+        with client.context("embedded") as sc:
+            assert sc.parallelize(range(10), 2).sum() == 45
         root = client.home.root
         pids = [d["pid"] for d in client.home.read_state()["daemons"]]
     from stackyard.cluster.process import alive

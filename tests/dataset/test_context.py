@@ -293,7 +293,9 @@ def test_levels_under_a_small_block_memory(make_cluster):
     c = make_cluster(**{**DATASET, "worker_block_memory": 200_000})
     engine = c.client.engine
     with c.client.context("small") as sc:
-        data = [f"record {i:08d}" for i in range(40_000)]      # ~0.5 MB pickled per partition
+        # 510 KB pickled per partition: none fits the 200 KB, so no partition is
+        # kept, whichever worker runs it (at 180 KB one was, now and then)
+        data = [f"record {i:08d} {'x' * 32}" for i in range(40_000)]
         spilled = sc.parallelize(data, 4).persist(StorageLevel.MEMORY_AND_DISK)
         assert spilled.count() == 40_000
         assert worker_metric(engine, "block_disk_bytes") > 0           # spilled, not dropped

@@ -1,0 +1,118 @@
+"""`yard cluster up` on a new and on an existing home: unique ports, a saved
+shape that comes back whole, growth applied, shrinking refused, and a clear
+message when a saved port is taken."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from stackyard.cluster.home import Home
+from stackyard.cluster.local import LocalCluster, Ports, Settings, ShapeError
+
+FAST = ["--heartbeat", "0.3", "--dead-after", "2", "--chunk-size", "1m"]
+
+
+def yard(home, *args, timeout=120):
+    env = {**os.environ, "STACKYARD_HOME": str(home)}
+    r = subprocess.run([sys.executable, "-m", "stackyard", *args], capture_output=True,
+                       env=env, timeout=timeout)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+
+def running(home) -> dict[str, int]:
+    """role -> how many daemons of that role `cluster status` shows running."""
+    rows = LocalCluster(Home.at(home)).status()
+    out: dict[str, int] = {}
+    for r in rows:
+        if r["state"] == "running":
+            out[r["role"]] = out.get(r["role"], 0) + 1
+    return out
+
+
+@pytest.fixture
+def home(tmp_path):
+    root = tmp_path / "yard"
+    yield root
+    if (root / "cluster.json").exists():
+        LocalCluster(Home.at(root)).down()
+
+
+def test_ports_are_never_handed_out_twice():
+    ports = Ports("127.0.0.1", taken={1, 2})
+    try:
+        got = [ports.take() for _ in range(300)]
+    finally:
+        ports.release()
+    assert len(set(got)) == len(got) and not {1, 2} & set(got)
+
+
+def test_a_new_cluster_gets_distinct_ports(tmp_path):
+    cluster = LocalCluster(Home.at(tmp_path), Settings(chunkservers=5, coords=5, workers=2))
+    cluster._configure()
+    ports = [tomllib.loads(p.read_text()).get("port") for p in (tmp_path / "conf").glob("*.toml")]
+    ports = [p for p in ports if p]
+    assert len(ports) == 1 + 5 + 5 + 1 and len(set(ports)) == len(ports)
+
+
+def test_the_saved_shape_comes_back_whole_grows_and_refuses_to_shrink(home):
+    code, _, err = yard(home, "cluster", "up", "--chunkservers", "2", "--coords", "0",
+                        "--workers", "0", "--replication", "1", *FAST)
+    assert code == 0, err
+    assert running(home) == {"master": 1, "chunkserver": 2}
+    yard(home, "cluster", "down")
+
+    code, out, err = yard(home, "cluster", "up")            # no flags: the same shape
+    assert code == 0, err
+    assert running(home) == {"master": 1, "chunkserver": 2}  # not 3 coords and 2 workers
+    yard(home, "cluster", "down")
+
+    for flags, named in ((["--chunkservers", "1"], "--chunkservers 1"),
+                         (["--coords", "3"], "--coords 3"),
+                         (["--workers", "1", "--chunkservers", "2"], None)):
+        code, out, err = yard(home, "cluster", "up", *flags)
+        if named is None:                                    # growth: the change applies
+            assert code == 0, err
+            assert running(home) == {"master": 1, "chunkserver": 2, "scheduler": 1, "worker": 1}
+            yard(home, "cluster", "down")
+            continue
+        assert code == 1 and named in err and "Traceback" not in err
+        assert running(home) == {}                           # refused before anything started
+
+    code, out, err = yard(home, "cluster", "up", "--chunkservers", "3", "--replication", "2")
+    assert code == 0, err
+    assert "chunkservers 2 -> 3" in out and "replication 1 -> 2" in out
+    assert running(home) == {"master": 1, "chunkserver": 3, "scheduler": 1, "worker": 1}
+    import stackyard as sy
+    with sy.connect(home=str(home), embedded=False) as client:
+        with client.fs.open("/after", "wb") as f:
+            f.write(b"x")
+        assert client.fs.stat("/after")["replication"] == 2  # the master's new default
+
+
+def test_a_taken_saved_port_is_named_with_a_way_out(home):
+    code, _, err = yard(home, "cluster", "up", "--chunkservers", "1", "--coords", "0",
+                        "--workers", "0", "--replication", "1", *FAST)
+    assert code == 0, err
+    yard(home, "cluster", "down")
+    port = tomllib.loads(Home.at(home).conf("chunkserver-1").read_text())["port"]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        code, out, err = yard(home, "cluster", "up")
+    assert code == 1 and "Traceback" not in err
+    assert f"chunkserver-1 cannot bind its saved port 127.0.0.1:{port}" in err
+    assert running(home) == {}
+
+
+def test_shape_changes_refused_in_the_api_too(tmp_path):
+    h = Home.at(tmp_path)
+    LocalCluster(h, Settings(chunkservers=3, coords=0, workers=0))._configure()
+    with pytest.raises(ShapeError, match="never removes one"):
+        LocalCluster(h, Settings(chunkservers=2, coords=0, workers=0))
+    assert LocalCluster(h).settings.coords == 0
