@@ -17,6 +17,7 @@
     │   ├── LeaseHeldError         another writer holds the file's lease
     │   └── CorruptDataError       every replica of a chunk failed its checksum / is missing
     └── ValueError                 a bad argument (names it)
+        └── RequestTooLarge        a request past a daemon's bound (path, body)
 
 A daemon sends an error as {"error": CODE, "message": ..., "path": ...}; the
 client turns CODE back into the class with `from_wire`. One table, both ways.
@@ -49,6 +50,10 @@ class AuthError(PermissionError):
     pass
 
 
+class RequestTooLarge(ValueError):
+    pass
+
+
 class DirectoryNotEmptyError(OSError):
     pass
 
@@ -73,6 +78,7 @@ _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "EIO": (CorruptDataError, errno.EIO, "Corrupt or missing data"),
     "EAUTH": (AuthError, None, "Authentication failed"),
     "EINVAL": (ValueError, None, "Invalid argument"),
+    "E2BIG": (RequestTooLarge, None, "Request too large"),
     "ESAFEMODE": (SafeModeError, None, "Master is in safe mode"),
     "EREMOTE": (RemoteError, None, "Remote error"),
 }

@@ -81,7 +81,7 @@ class WorkerDaemon:
         self.wake = asyncio.Event()
         self.beat_lock = asyncio.Lock()
         self.finished = 0
-        self.app = make_app(self.secret)
+        self.app = make_app(self.secret, limits={"/block": 1 << 30})
         self.blocks = BlockStore(Path(cfg.data_dir) / "blocks", cfg.block_memory)
         self.app.router.add_get("/shuffle", self.handle_shuffle)
         self.app.router.add_get("/block", self.get_block)

@@ -20,6 +20,13 @@ Also: a new leader appends a no-op so that earlier terms' entries commit;
 a leader that has not heard from a majority for an election timeout steps
 down (check-quorum), so an isolated leader stops serving; reads are
 confirmed by a round of heartbeats (ReadIndex, section 6.4 of the thesis).
+
+Pre-vote and check-quorum together (thesis section 9.6): a node whose
+election timer fires first asks whether it could win, in a pre-vote that
+changes nobody's term, and campaigns only when a majority says yes. A node
+that has heard from a leader within the last election timeout says no and
+ignores vote requests of higher terms. So a replica that rejoins after a
+partition, however long it was away, cannot depose a healthy leader.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ MAX_BATCH = 64     # entries per Append message
 
 class Role(Enum):
     FOLLOWER = "follower"
+    PRE_CANDIDATE = "pre-candidate"
     CANDIDATE = "candidate"
     LEADER = "leader"
 
@@ -118,7 +126,7 @@ class RaftNode:
                 self.elapsed = 0
                 self._broadcast()
         elif self.elapsed >= self.timeout:
-            self._campaign()
+            self._pre_campaign()
         return self._take()
 
     def propose(self, data: bytes) -> tuple[int, Ready]:
@@ -165,8 +173,14 @@ class RaftNode:
         if m.dst != self.id:
             return self._take()
         if m.term > self.term:
-            leader = m.src if isinstance(m, Append | InstallSnapshot) else None
-            self._become_follower(m.term, leader)
+            if isinstance(m, VoteRequest) and self._in_lease():
+                return self._take()             # a leader is alive: no election now
+            if isinstance(m, VoteRequest | VoteResponse) and m.prevote and (
+                    isinstance(m, VoteRequest) or m.granted):
+                pass                            # a pre-vote changes nobody's term
+            else:
+                leader = m.src if isinstance(m, Append | InstallSnapshot) else None
+                self._become_follower(m.term, leader)
         elif m.term < self.term:
             if isinstance(m, Append | InstallSnapshot):     # tell a stale leader
                 self._send(AppendResponse(self.term, self.id, m.src, False, self.last_index()))
@@ -180,6 +194,22 @@ class RaftNode:
     def _reset_election_timer(self) -> None:
         self.elapsed = 0
         self.timeout = self.rng.randrange(self.election_ticks, 2 * self.election_ticks)
+
+    def _in_lease(self) -> bool:
+        """Has this node heard from a live leader (or been one) within the
+        last election timeout?"""
+        return self.leader is not None and self.elapsed < self.election_ticks
+
+    def _pre_campaign(self) -> None:
+        self.role, self.leader = Role.PRE_CANDIDATE, None
+        self.votes = {self.id}
+        self._reset_election_timer()
+        if len(self.votes) >= self.quorum:
+            self._campaign()
+            return
+        for p in self.peers:
+            self._send(VoteRequest(self.term + 1, self.id, p, self.last_index(),
+                                   self.last_term(), prevote=True))
 
     def _campaign(self) -> None:
         self.role, self.leader = Role.CANDIDATE, None
@@ -195,6 +225,11 @@ class RaftNode:
 
     def _on_VoteRequest(self, m: VoteRequest) -> None:
         up_to_date = (m.last_term, m.last_index) >= (self.last_term(), self.last_index())
+        if m.prevote:
+            granted = up_to_date and m.term > self.term
+            self._send(VoteResponse(m.term if granted else self.term, self.id, m.src, granted,
+                                    prevote=True))
+            return
         granted = self.voted_for in (None, m.src) and up_to_date
         if granted:
             self.voted_for = m.src
@@ -202,6 +237,12 @@ class RaftNode:
         self._send(VoteResponse(self.term, self.id, m.src, granted))
 
     def _on_VoteResponse(self, m: VoteResponse) -> None:
+        if m.prevote:
+            if self.role is Role.PRE_CANDIDATE and m.granted and m.term == self.term + 1:
+                self.votes.add(m.src)
+                if len(self.votes) >= self.quorum:
+                    self._campaign()
+            return
         if self.role is Role.CANDIDATE and m.granted:
             self.votes.add(m.src)
             if len(self.votes) >= self.quorum:

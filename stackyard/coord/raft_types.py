@@ -34,11 +34,12 @@ class HardState:
 
 @dataclass(frozen=True)
 class VoteRequest:
-    term: int
+    term: int            # a pre-vote asks for the term the sender would campaign in
     src: str
     dst: str
     last_index: int
     last_term: int
+    prevote: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class VoteResponse:
     src: str
     dst: str
     granted: bool
+    prevote: bool = False
 
 
 @dataclass(frozen=True)

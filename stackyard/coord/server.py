@@ -16,18 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import time
 
 import msgpack
 from aiohttp import web
 
+from stackyard import errors
 from stackyard.cluster.config import CoordConfig
 from stackyard.coord import tree as t
 from stackyard.coord.raft import RaftNode, Role
 from stackyard.coord.raft_log import RaftLog
 from stackyard.coord.raft_types import NotLeader, Ready
 from stackyard.coord.wire import (
+    BadMessage,
+    Malformed,
+    check_command,
     command_from_map,
     message_from_wire,
     message_to_wire,
@@ -36,9 +41,10 @@ from stackyard.coord.wire import (
     stat_to_wire,
 )
 from stackyard.net.aio import AioClient
-from stackyard.net.auth import Secret
-from stackyard.net.server import MSGPACK, make_app, rpc, serve
+from stackyard.net.auth import Secret, body_digest
+from stackyard.net.server import MSGPACK, error_response, make_app, rpc, serve
 
+MIN_SESSION_TIMEOUT = 0.1          # seconds; below this a session dies between two keepalives
 log = logging.getLogger("stackyard.coord")
 WAIT = 10.0                       # seconds a client call may wait for commit or a read
 FIRES = {                          # watch kind -> the events that fire it
@@ -157,9 +163,12 @@ class CoordServer:
     async def tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cfg.tick)
-            self.process(self.node.tick())
-            if self.node.role is Role.LEADER:
-                self._expire_sessions()
+            try:
+                self.process(self.node.tick())
+                if self.node.role is Role.LEADER:
+                    self._expire_sessions()
+            except Exception:            # one bad tick must not stop the replica for good
+                log.exception("tick failed")
 
     def _expire_sessions(self) -> None:
         now = time.monotonic()
@@ -186,25 +195,46 @@ class CoordServer:
             if not batch:
                 continue            # already carried back in a response to that peer
             try:
-                url, headers = self.client.url_and_headers(self.peers[peer], "POST",
-                                                           "/raft/step", None)
+                data = msgpack.packb(batch)
+                url, headers = self.client.url_and_headers(
+                    self.peers[peer], "POST", "/raft/step", None, body_digest(data),
+                    sender=self.cfg.node_id)
                 headers["Content-Type"] = MSGPACK
-                async with self.client.session.post(url, data=msgpack.packb(batch),
-                                                    headers=headers) as resp:
+                async with self.client.session.post(url, data=data, headers=headers) as resp:
                     body = await resp.read()
-                for m in msgpack.unpackb(body) if resp.status == 200 and body else ():
-                    self.process(self.node.step(message_from_wire(m)))
+                replies = msgpack.unpackb(body) if resp.status == 200 and body else []
+                self._step_all(peer, replies)
             except Exception as exc:        # Raft tolerates lost messages
                 log.debug("to %s: %s", peer, exc)
+
+    def _step_all(self, sender: str, batch) -> None:
+        """Step the messages of BATCH, all from SENDER; BadMessage if any is
+        malformed or claims another sender (none is stepped then)."""
+        if not isinstance(batch, list) or len(batch) > 100_000:
+            raise BadMessage("a batch must be a list of messages")
+        messages = [message_from_wire(m) for m in batch]
+        for m in messages:
+            if m.src != sender:
+                raise BadMessage(f"a message from {m.src[:40]!r} sent by {sender}")
+        for m in messages:
+            try:
+                self.process(self.node.step(m))
+            except Exception:        # a bug in one message's handling must not stop the cell
+                log.exception("stepping %s from %s failed", type(m).__name__, sender)
 
     async def handle_step(self, request: web.Request) -> web.Response:
         """Messages from a peer. What this replica has to say back to that peer
         (an AppendResponse, a vote) rides in the HTTP response instead of a
         request of its own: one round trip per replication round, not two."""
-        batch = msgpack.unpackb(await request.read())
-        for m in batch:
-            self.process(self.node.step(message_from_wire(m)))
-        src = batch[0]["src"] if batch else None
+        src = request.get("yard.sender")
+        if src not in self.peers or src == self.cfg.node_id:
+            return error_response(errors.AuthError(
+                "authentication failed: raft messages come only from this cell's replicas, "
+                "signed as the one they name"))
+        try:
+            self._step_all(src, msgpack.unpackb(await request.read()))
+        except Exception as exc:      # malformed msgpack too: unpackb raises many kinds
+            return error_response(ValueError(f"bad raft message: {exc}"))
         reply = self.outbox.get(src) or []
         if reply:
             self.outbox[src] = []
@@ -216,6 +246,8 @@ class CoordServer:
         async def call(args: dict):
             try:
                 return {"ok": True, "result": await handler(args)}
+            except ValueError:
+                raise                   # malformed: rpc() answers 400
             except NotLeader as exc:
                 return {"ok": False, "code": "not_leader",
                         "leader": self.peers.get(exc.leader or self.node.leader or "")}
@@ -231,7 +263,11 @@ class CoordServer:
         if self.node.role is not Role.LEADER:
             raise NotLeader(self.node.leader)
         a = a or {}
-        data = request_to_bytes(a.get("client", 0), a.get("seq", 0), cmd)
+        client, seq = a.get("client", 0), a.get("seq", 0)
+        if type(client) is not int or type(seq) is not int or not (
+                0 <= client < 1 << 63 and 0 <= seq < 1 << 63):
+            raise Malformed("client, seq: expected integers in 0..2**63-1")
+        data = request_to_bytes(client, seq, check_command(cmd))
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self.batch.append((data, fut))
@@ -294,8 +330,8 @@ class CoordServer:
         return await self._write(t.Delete(a["path"], a.get("version", -1)), a, [a["path"]])
 
     async def multi(self, a: dict) -> list:
-        ops = tuple(command_from_map(op) for op in a["ops"])
-        return await self._write(t.Multi(ops), a, [op.path for op in ops])
+        cmd = check_command(command_from_map({"c": "Multi", "ops": a["ops"]}))
+        return await self._write(cmd, a, [op.path for op in cmd.ops])
 
     # -- Chubby's cache consistency ---------------------------------------------------
 
@@ -373,8 +409,8 @@ class CoordServer:
         ready = self.inval_ready.setdefault(session, asyncio.Event())
         if not self.invalidations.get(session):
             try:
-                await asyncio.wait_for(ready.wait(), min(float(a.get("wait", 0)),
-                                                         self.cfg.cache_lease / 2))
+                await asyncio.wait_for(ready.wait(), _seconds(a, "wait",
+                                                              self.cfg.cache_lease / 2))
             except TimeoutError:
                 pass
         ready.clear()
@@ -410,7 +446,11 @@ class CoordServer:
         return names
 
     async def open_session(self, a: dict) -> dict:
-        timeout = min(float(a.get("timeout", 10.0)), self.cfg.max_session_timeout)
+        timeout = a.get("timeout", 10.0)
+        if type(timeout) not in (int, float) or not math.isfinite(timeout):
+            raise Malformed(f"timeout: expected a number of seconds, got {timeout!r}")
+        # as ZooKeeper, a timeout outside the cell's bounds is brought within them
+        timeout = min(max(float(timeout), MIN_SESSION_TIMEOUT), self.cfg.max_session_timeout)
         # a retried open_session is answered with the first attempt's session
         session = await self._propose(t.OpenSession(secrets.randbits(62) + 1, timeout,
                                                     bool(a.get("cache"))), a)
@@ -446,7 +486,7 @@ class CoordServer:
         ready = self.event_ready.setdefault(session, asyncio.Event())
         if not self.pending_events.get(session):
             try:
-                await asyncio.wait_for(ready.wait(), min(float(a.get("wait", 0)), 30.0))
+                await asyncio.wait_for(ready.wait(), _seconds(a, "wait", 30.0))
             except TimeoutError:
                 pass
         ready.clear()
@@ -485,3 +525,11 @@ def _resolve(fut: asyncio.Future, value) -> bool:
     if not fut.done():
         fut.set_result(value)
     return True
+
+
+def _seconds(a: dict, key: str, most: float) -> float:
+    """A's KEY as a wait of 0..MOST seconds; BadArguments if it is not a number."""
+    v = a.get(key, 0)
+    if type(v) not in (int, float) or not math.isfinite(v):
+        raise Malformed(f"{key}: expected a number of seconds, got {str(v)[:40]!r}")
+    return min(max(float(v), 0.0), most)

@@ -33,7 +33,7 @@ from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
 from stackyard.dfs.webhdfs import OWN_AUTH
 from stackyard.dfs.webhdfs_data import WebHdfsData
 from stackyard.net.aio import AioClient
-from stackyard.net.auth import Secret
+from stackyard.net.auth import STREAMED, Secret
 from stackyard.net.server import error_response, make_app, rpc, serve
 
 log = logging.getLogger("stackyard.chunkserver")
@@ -53,7 +53,7 @@ class Chunkserver:
         self.started = time.time()
         self.counters = {"bytes_written": 0, "bytes_read": 0, "chunks_replicated": 0,
                          "checksum_failures": 0}
-        self.app = make_app(self.secret, own_auth=OWN_AUTH)
+        self.app = make_app(self.secret, own_auth=OWN_AUTH, streamed=("/chunk/write",))
         self.app.router.add_post("/chunk/write", self.handle_write)
         self.app.router.add_get("/chunk/read", self.handle_read)
         self.app.router.add_get("/chunk/checksum", self.handle_checksum)
@@ -89,6 +89,12 @@ class Chunkserver:
             reason = self.secret.check_chunk_token(q.get("token"), handle, "w")
             if reason:
                 raise errors.AuthError(reason)
+            downstream = [a for a in q.get("next", "").split(",") if a]
+            placed = self.secret.token_pipeline(q["token"])
+            strays = [a for a in downstream if a not in placed]
+            if strays:          # forward only where the master placed the chunk
+                raise errors.AuthError(f"chunk {handle}: {', '.join(strays)} is not in the "
+                                       "pipeline the master placed")
             session = self.store.begin_write(handle, version, offset)
         except (KeyError, ValueError) as exc:
             await request.read()
@@ -96,7 +102,6 @@ class Chunkserver:
         except (OSError, errors.StackyardError) as exc:
             await request.read()
             return error_response(exc)
-        downstream = [a for a in q.get("next", "").split(",") if a]
         return await self._pipeline(request, session, handle, downstream, length, crc)
 
     async def _pipeline(self, request, session: ChunkWrite, handle, downstream, length, crc):
@@ -147,7 +152,8 @@ class Chunkserver:
                     return
                 yield piece
 
-        url, headers = self.peers.url_and_headers(address, "POST", "/chunk/write", query)
+        url, headers = self.peers.url_and_headers(address, "POST", "/chunk/write", query,
+                                                  body=STREAMED)
         headers["Content-Length"] = str(length)
         async with self.peers.session.post(url, data=body(), headers=headers) as resp:
             if resp.status != 200:

@@ -34,7 +34,7 @@ HANDLE_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
 def check_handle(handle: str) -> str:
-    if not isinstance(handle, str) or not HANDLE_RE.match(handle):
+    if not isinstance(handle, str) or not HANDLE_RE.fullmatch(handle):
         raise ValueError(f"handle: not a chunk handle: {str(handle)[:40]!r}")
     return handle
 
@@ -118,7 +118,7 @@ class ChunkStore:
         out = []
         for meta_path in self.root.glob("*/*.meta"):
             handle = meta_path.stem
-            if HANDLE_RE.match(handle):
+            if HANDLE_RE.fullmatch(handle):
                 m = self.meta(handle)
                 if m is not None:
                     out.append((handle, m.version, m.length))

@@ -192,9 +192,11 @@ class Master:
             self.mutate(ops.BumpVersion(chunk.handle, version))
         self.leases.grant(path, client, self.clock())
         servers = self.chunkmap.servers
+        pipeline = [servers[i].address for i in ids]
         return {"handle": chunk.handle, "version": version, "offset": chunk.length,
                 "pipeline": [{"id": i, "address": servers[i].address} for i in ids],
-                "token": self.secret.chunk_token(chunk.handle, "w", self.cfg.token_lifetime)}
+                "token": self.secret.chunk_token(chunk.handle, "w", self.cfg.token_lifetime,
+                                                 pipeline)}
 
     def rpc_commit(self, a: dict) -> dict:
         path, handle = normalize(a["path"]), a["handle"]

@@ -349,8 +349,10 @@ class DfsWriter(io.RawIOBase):
                      "next": ",".join(m["address"] for m in members[1:])}
             acked, failed = [], members[0]["address"]
             try:
+                # the signed query carries the whole payload's CRC32C, checked
+                # as the body streams: no second digest of the data
                 resp = self.fs.pool.request(members[0]["address"], "POST", "/chunk/write", query,
-                                            body=data)
+                                            body=data, streamed=True)
                 body = resp.read()
                 if resp.status == 200:
                     reply = json.loads(body)

@@ -11,7 +11,7 @@ Authentication, as Hadoop's with a shared secret instead of Kerberos:
 - `delegation=TOKEN`: a token from `yard token` or GETDELEGATIONTOKEN (it
   names the user and expires), or the cluster secret itself;
 - or the secret in an `Authorization` header: Basic (the user name is the
-  caller), Bearer, or a signed `Yard` request. The caller is then
+  caller) or Bearer. The caller is then
   `user.name=` if given, else the cluster's superuser.
 A redirect carries a fresh delegation token for the same user, since HTTP
 clients drop the Authorization header when they follow a redirect to
@@ -60,7 +60,11 @@ def identify(secret: Secret, request: web.Request, default_user: str) -> str:
     if header is None:
         raise errors.AuthError("authentication required: pass delegation=<token> "
                                "(see `yard token`) or the cluster secret in an Authorization header")
-    reason = secret.check_header(request.method, request.path_qs, header)
+    if header.lower().startswith("yard "):
+        # our own signatures are for our RPC, which checks their target and nonce
+        raise errors.AuthError("authentication failed: WebHDFS takes delegation=<token> or "
+                               "the cluster secret as Basic or Bearer auth")
+    _signed, reason = secret.check_header(request.method, request.path_qs, header)
     if reason:
         raise errors.AuthError(f"authentication failed: {reason}")
     if header.lower().startswith("basic "):

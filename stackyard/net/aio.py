@@ -10,7 +10,7 @@ import msgpack
 from yarl import URL
 
 from stackyard import errors
-from stackyard.net.auth import Secret
+from stackyard.net.auth import ANYONE, NO_BODY, Secret, body_digest
 from stackyard.net.client import MSGPACK, decode_reply
 
 
@@ -27,19 +27,22 @@ class AioClient:
                                                   auto_decompress=False)
         return self._session
 
-    def url_and_headers(self, address: str, method: str, path: str,
-                        query: dict | None) -> tuple[URL, dict]:
-        """The URL exactly as signed: yarl must not re-encode it, or the daemon
-        would check the signature against a different string."""
+    def url_and_headers(self, address: str, method: str, path: str, query: dict | None,
+                        body: str = NO_BODY, sender: str = ANYONE) -> tuple[URL, dict]:
+        """The URL exactly as signed (yarl must not re-encode it, or the daemon
+        would check the signature against a different string), and the
+        signature for ADDRESS over BODY (a body_digest, or STREAMED)."""
         path_qs = path + ("?" + urlencode(query) if query else "")
         return (URL(f"http://{address}{path_qs}", encoded=True),
-                {"Authorization": self.secret.sign(method, path_qs)})
+                {"Authorization": self.secret.sign(method, path_qs, address, body, sender)})
 
     async def call(self, address: str, name: str, /, **args) -> object:
-        url, headers = self.url_and_headers(address, "POST", f"/rpc/{name}", None)
+        data = msgpack.packb(args)
+        url, headers = self.url_and_headers(address, "POST", f"/rpc/{name}", None,
+                                            body_digest(data))
         headers["Content-Type"] = MSGPACK
         try:
-            async with self.session.post(url, data=msgpack.packb(args), headers=headers) as resp:
+            async with self.session.post(url, data=data, headers=headers) as resp:
                 data = await resp.read()
                 status = resp.status
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:

@@ -1,17 +1,28 @@
 """The cluster secret, request signatures and chunk access tokens.
 
-Every request carries `Authorization: Yard <ts>:<hex hmac>` where the HMAC
-(SHA-256, keyed by the cluster secret) covers "METHOD\\nPATH?QUERY\\nTS". The
-body is not signed: chunk data is streamed and carries its own CRC32C. A
-signature older or newer than `MAX_SKEW` seconds is refused, which bounds
-replay. People and Prometheus may instead send the secret itself as HTTP
-Basic auth (any user name) or as a Bearer token.
+Every request between our clients and daemons carries
+
+    Authorization: Yard <ts> <nonce> <target> <body> <sender> <hmac>
+
+where the HMAC (SHA-256, keyed by the cluster secret) covers all of the
+request that matters: the method, the path and query, the timestamp, a
+random nonce, the daemon the request is meant for (its host:port), a digest
+of the body and the sender (a Raft peer names itself; "-" for anyone else).
+The body field is the hex SHA-256 of the body, "-" for no body, or "stream"
+for the data paths whose handler checks the body as it streams, against a
+checksum the signed query carries (a chunk write's whole-payload CRC32C).
+A daemon refuses a signature meant for another daemon, older or newer than
+`MAX_SKEW` seconds, or whose nonce it has seen (net/replay.py): a captured
+header can be replayed neither with another body, nor to another daemon,
+nor at all. People and Prometheus may instead send the secret itself as
+HTTP Basic auth (any user name) or as a Bearer token.
 
 A chunk access token (HDFS's block access token) lets its bearer read or
-write one chunk until it expires: "handle:mode:expiry:hmac". The master
-issues them; chunkservers check them with the same secret, so a client that
-knows the secret but was never told about a chunk by the master still cannot
-guess a token without computing it.
+write one chunk until it expires: "handle:mode:expiry:pipeline:hmac". The
+master issues them; chunkservers check them with the same secret, so a
+client that knows the secret but was never told about a chunk by the master
+still cannot guess a token without computing it. A write token names the
+pipeline the master placed, and a chunkserver forwards only within it.
 """
 
 from __future__ import annotations
@@ -19,12 +30,38 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 MAX_SKEW = 300.0
+NO_BODY = "-"
+STREAMED = "stream"
+ANYONE = "-"
+
+
+def body_digest(body) -> str:
+    """The body field of a signature for BODY held in memory."""
+    return hashlib.sha256(body).hexdigest() if body else NO_BODY
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a good `Yard` signature vouches for; the daemon checks the rest."""
+    ts: float
+    nonce: str
+    target: str
+    body: str
+    sender: str
+
+
+def _clean(field: str, what: str) -> str:
+    if not field or any(c.isspace() for c in field):
+        raise ValueError(f"{what}: must be non-empty without spaces, got {field!r}")
+    return field
 
 
 class Secret:
@@ -69,43 +106,61 @@ class Secret:
 
     # -- request signatures -------------------------------------------------
 
-    def sign(self, method: str, path_qs: str, now: float | None = None) -> str:
+    def sign(self, method: str, path_qs: str, target: str, body: str = NO_BODY,
+             sender: str = ANYONE, now: float | None = None) -> str:
+        """The Authorization header of one request to the daemon at TARGET
+        (host:port); BODY is body_digest(body), NO_BODY or STREAMED."""
         ts = f"{(time.time() if now is None else now):.3f}"
-        message = f"{method.upper()}\n{path_qs}\n{ts}"
-        return f"Yard {ts}:{self.mac(message)}"
+        nonce = secrets.token_hex(12)
+        fields = [ts, nonce, _clean(target, "target"), _clean(body, "body"),
+                  _clean(sender, "sender")]
+        return f"Yard {' '.join(fields)} {self.mac(_signed_text(method, path_qs, fields))}"
 
     def check_header(self, method: str, path_qs: str, header: str | None,
-                     now: float | None = None) -> str | None:
-        """None if HEADER authenticates the request, else the reason it does not."""
+                     now: float | None = None) -> tuple[Signed | None, str | None]:
+        """(what a Yard signature vouches for, None), (None, None) for the
+        secret itself as Basic or Bearer, or (None, the reason it fails).
+        The caller checks the target, the nonce and the body."""
         if not header:
-            return "missing credentials: this cluster requires its secret"
+            return None, "missing credentials: this cluster requires its secret"
         scheme, _, value = header.partition(" ")
         scheme = scheme.lower()
         if scheme == "yard":
-            ts, _, sig = value.partition(":")
+            fields = value.split(" ")
+            if len(fields) != 6:
+                return None, "malformed signature"
+            ts_text, nonce, target, body, sender, sig = fields
             try:
-                age = abs((time.time() if now is None else now) - float(ts))
+                ts = float(ts_text)
             except ValueError:
-                return "malformed signature"
-            if age > MAX_SKEW:
-                return "signature expired (clocks more than 300 s apart?)"
-            want = self.mac(f"{method.upper()}\n{path_qs}\n{ts}")
-            return None if hmac.compare_digest(want, sig) else "wrong cluster secret"
+                return None, "malformed signature"
+            if not math.isfinite(ts):
+                return None, "malformed signature (timestamp is not a finite number)"
+            if abs((time.time() if now is None else now) - ts) > MAX_SKEW:
+                return None, "signature expired (clocks more than 300 s apart?)"
+            want = self.mac(_signed_text(method, path_qs, fields[:5]))
+            if not hmac.compare_digest(want, sig):
+                return None, "wrong cluster secret"
+            return Signed(ts, nonce, target, body, sender), None
         if scheme == "basic":
             try:
                 _user, _, password = base64.b64decode(value).decode().partition(":")
             except (ValueError, UnicodeDecodeError):
-                return "malformed basic credentials"
-            return None if self.matches(password.encode()) else "wrong cluster secret"
+                return None, "malformed basic credentials"
+            return None, None if self.matches(password.encode()) else "wrong cluster secret"
         if scheme == "bearer":
-            return None if self.matches(value.strip().encode()) else "wrong cluster secret"
-        return f"unsupported authorization scheme {scheme!r}"
+            return None, None if self.matches(value.strip().encode()) else "wrong cluster secret"
+        return None, f"unsupported authorization scheme {scheme!r}"
 
     # -- chunk access tokens ------------------------------------------------
 
-    def chunk_token(self, handle: str, mode: str, lifetime: float, now: float | None = None) -> str:
+    def chunk_token(self, handle: str, mode: str, lifetime: float, pipeline: list[str] = (),
+                    now: float | None = None) -> str:
+        """A token for MODE on HANDLE; a write token names the PIPELINE of
+        chunkserver addresses the master placed the chunk on."""
         expiry = int((time.time() if now is None else now) + lifetime)
-        body = f"{handle}:{mode}:{expiry}"
+        pipe = base64.urlsafe_b64encode(",".join(pipeline).encode()).decode().rstrip("=")
+        body = f"{handle}:{mode}:{expiry}:{pipe}"
         return f"{body}:{self.mac(body)}"
 
     def check_chunk_token(self, token: str | None, handle: str, mode: str,
@@ -114,10 +169,10 @@ class Secret:
         if not token:
             return "missing chunk access token"
         parts = token.split(":")
-        if len(parts) != 4:
+        if len(parts) != 5:
             return "malformed chunk access token"
-        t_handle, t_mode, t_expiry, sig = parts
-        if not hmac.compare_digest(self.mac(f"{t_handle}:{t_mode}:{t_expiry}"), sig):
+        t_handle, t_mode, t_expiry, _pipe, sig = parts
+        if not hmac.compare_digest(self.mac(":".join(parts[:4])), sig):
             return "invalid chunk access token"
         if t_handle != handle or mode not in t_mode:
             return f"chunk access token does not grant {mode!r} on chunk {handle}"
@@ -126,6 +181,13 @@ class Secret:
         except ValueError:
             return "malformed chunk access token"
         return "chunk access token expired" if expired else None
+
+    @staticmethod
+    def token_pipeline(token: str) -> list[str]:
+        """The chunkserver addresses a (checked) write token names."""
+        pipe = token.split(":")[3]
+        text = base64.urlsafe_b64decode(pipe + "=" * (-len(pipe) % 4)).decode()
+        return [a for a in text.split(",") if a]
 
     # -- delegation tokens (WebHDFS) ------------------------------------------
 
@@ -151,3 +213,7 @@ class Secret:
         if not hmac.compare_digest(self.mac(f"delegation:{user}:{expiry}"), sig):
             return None, "invalid delegation token (signed with another secret?)"
         return (None, "delegation token expired") if expired else (user, None)
+
+
+def _signed_text(method: str, path_qs: str, fields: list[str]) -> str:
+    return "\n".join(["yard-request-v2", method.upper(), path_qs, *fields])

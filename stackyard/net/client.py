@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import msgpack
 
 from stackyard import errors
-from stackyard.net.auth import Secret
+from stackyard.net.auth import STREAMED, Secret, body_digest
 
 MSGPACK = "application/x-msgpack"
 _RETRY_ON_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError,
@@ -56,12 +56,16 @@ class HttpPool:
             conn.close()
 
     def request(self, address: str, method: str, path: str, query: dict | None = None,
-                body=None, headers: dict | None = None) -> http.client.HTTPResponse:
-        """Send one request; the caller reads (and must finish reading) the response."""
+                body=None, headers: dict | None = None,
+                streamed: bool = False) -> http.client.HTTPResponse:
+        """Send one request; the caller reads (and must finish reading) the
+        response. The signature covers BODY's digest, unless STREAMED says the
+        daemon checks the body against a checksum in the (signed) query."""
         path_qs = path + ("?" + urlencode(query) if query else "")
+        digest = STREAMED if streamed else body_digest(body)
         for attempt in (0, 1):
             conn, reused = self._connection(address)
-            hdrs = {"Authorization": self.secret.sign(method, path_qs)}
+            hdrs = {"Authorization": self.secret.sign(method, path_qs, address, digest)}
             if headers:
                 hdrs.update(headers)
             try:

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import signal
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -17,13 +19,16 @@ import msgpack
 from aiohttp import web
 
 from stackyard import errors
-from stackyard.net.auth import Secret
+from stackyard.net.auth import MAX_SKEW, NO_BODY, STREAMED, Secret, Signed, body_digest
+from stackyard.net.replay import NonceCache, ReplayWindowFull
 
 log = logging.getLogger(__name__)
 
 MSGPACK = "application/x-msgpack"
 _STATUS = {"ENOENT": 404, "EAUTH": 401, "EACCES": 403, "EINVAL": 400, "EEXIST": 409,
-           "EBUSY": 409, "ESAFEMODE": 503, "EREMOTE": 500}
+           "EBUSY": 409, "ESAFEMODE": 503, "EREMOTE": 500, "E2BIG": 413}
+CONTROL_BODY = 64 << 20       # a control call's body; data paths stream or say their own
+BODY_TIMEOUT = 60.0           # a signed body must arrive within this
 
 
 def error_response(exc: BaseException) -> web.Response:
@@ -34,21 +39,114 @@ def error_response(exc: BaseException) -> web.Response:
                         headers=headers)
 
 
-def auth_middleware(secret: Secret, own_auth: tuple[str, ...] = ()):
-    """Every request must carry the secret, except under OWN_AUTH: path
-    prefixes whose handlers authenticate in their own protocol's way."""
+class Guard:
+    """What a daemon checks of every request before a handler sees it: a
+    signature made with the cluster secret, for this daemon, never seen
+    before, over the very body that came (Yard signatures, net/auth.py); or
+    the secret itself as Basic or Bearer auth, for people's pages and
+    Prometheus (GET only). Bodies are bounded: BODY_LIMIT bytes, or
+    LIMITS[path prefix]; STREAMED path prefixes take a body their handler
+    checks as it streams. OWN_AUTH prefixes authenticate in their own
+    protocol's way (WebHDFS)."""
+
+    def __init__(self, secret: Secret, own_auth: tuple[str, ...] = (),
+                 streamed: tuple[str, ...] = (), limits: dict[str, int] | None = None,
+                 body_limit: int = CONTROL_BODY):
+        self.secret = secret
+        self.own_auth = tuple(own_auth)
+        self.streamed = tuple(streamed)
+        self.limits = dict(limits or {})
+        self.body_limit = body_limit
+        self.nonces = NonceCache(2 * MAX_SKEW)
+        self.names: set[str] = set()
+        self.any_host_port: int | None = None
+
+    def bind(self, host: str, port: int) -> None:
+        """The names this daemon answers to once it listens on HOST:PORT."""
+        if host in ("", "0.0.0.0", "::"):
+            self.any_host_port = port        # every address of this machine
+            return
+        self.names = {f"{host}:{port}", f"[{host}]:{port}"}
+        if host in ("127.0.0.1", "::1", "localhost"):
+            self.names |= {f"localhost:{port}", f"127.0.0.1:{port}"}
+        for name in (socket.gethostname(), socket.getfqdn()):
+            try:
+                if host in {a[4][0] for a in socket.getaddrinfo(name, None)}:
+                    self.names.add(f"{name}:{port}")
+            except OSError:
+                pass
+
+    def is_me(self, target: str) -> bool:
+        if target in self.names:
+            return True
+        host, _, port = target.rpartition(":")
+        return self.any_host_port is not None and port == str(self.any_host_port) and bool(host)
+
+    def limit(self, path: str) -> int:
+        return next((n for prefix, n in self.limits.items() if path.startswith(prefix)),
+                    self.body_limit)
+
+    async def admit(self, request: web.Request) -> web.Response | None:
+        """None to let REQUEST through, else the refusal to send."""
+        signed, reason = self.secret.check_header(request.method, request.path_qs,
+                                                  request.headers.get("Authorization"))
+        if reason is None and signed is None and request.method not in ("GET", "HEAD"):
+            reason = "the secret as a password opens pages only; sign requests that act"
+        if reason is None and signed is not None:
+            reason = self._check_signed(request, signed)
+        if reason is not None:
+            return _refuse(request, errors.AuthError(f"authentication failed: {reason}"))
+        if signed is None or signed.body in (STREAMED, NO_BODY):
+            return None
+        length = request.content_length
+        if length is None:
+            return web.Response(status=411, text="411 a signed body needs a Content-Length\n")
+        if length > self.limit(request.path):
+            return _refuse(request, errors.RequestTooLarge(
+                f"request body of {length} bytes exceeds this path's limit of "
+                f"{self.limit(request.path)}"))
+        try:
+            body = await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+        except TimeoutError:
+            return web.Response(status=408, text="408 the body did not arrive in time\n")
+        if body_digest(body) != signed.body:
+            return _refuse(request, errors.AuthError(
+                "authentication failed: the body is not the one that was signed"))
+        return None
+
+    def _check_signed(self, request: web.Request, signed: Signed) -> str | None:
+        if not self.is_me(signed.target):
+            return f"the request was signed for {signed.target}, not for this daemon"
+        if signed.body == STREAMED and not request.path.startswith(self.streamed or ("\0",)):
+            return f"{request.path} takes no streamed body"
+        if signed.body == NO_BODY and request.body_exists:
+            return "the request has a body its signature does not cover"
+        try:
+            if not self.nonces.first_use(signed.nonce, signed.ts, time.time()):
+                return "replayed request (its nonce was used before)"
+        except ReplayWindowFull as exc:
+            return str(exc)
+        request["yard.sender"] = signed.sender
+        return None
+
+
+def _refuse(request: web.Request, exc: BaseException) -> web.Response:
+    if request.path.startswith(("/rpc/", "/chunk/", "/raft/", "/block", "/shuffle")):
+        return error_response(exc)
+    status = _STATUS.get(errors.to_wire(exc)["error"], 400)
+    return web.Response(status=status, text=f"{status} {exc}\n",
+                        headers={"WWW-Authenticate": 'Basic realm="stackyard"'}
+                        if status == 401 else None)
+
+
+def guard_middleware(guard: Guard):
     @web.middleware
     async def check(request: web.Request, handler):
-        if own_auth and request.path.startswith(own_auth):
+        if guard.own_auth and request.path.startswith(guard.own_auth):
             return await handler(request)
-        reason = secret.check_header(request.method, request.path_qs,
-                                     request.headers.get("Authorization"))
-        if reason is not None:
-            exc = errors.AuthError(f"authentication failed: {reason}")
-            if request.path.startswith(("/rpc/", "/chunk/")):
-                return error_response(exc)
-            return web.Response(status=401, text=f"401 {exc}\n",
-                                headers={"WWW-Authenticate": 'Basic realm="stackyard"'})
+        refusal = await guard.admit(request)
+        if refusal is not None:
+            return refusal
         return await handler(request)
 
     return check
@@ -70,6 +168,9 @@ def rpc(handler: Callable[[dict], Awaitable[object] | object]):
             return error_response(exc)
         except KeyError as exc:
             return error_response(ValueError(f"missing argument {exc.args[0]!r}"))
+        except (TypeError, AttributeError, IndexError) as exc:   # an argument of the wrong shape
+            log.info("rpc %s: malformed request: %s", request.path, exc)
+            return error_response(ValueError(f"malformed request: {exc}"))
         except Exception as exc:  # a bug: keep the daemon up, tell the caller
             log.exception("rpc %s failed", request.path)
             return error_response(errors.RemoteError(f"{type(exc).__name__}: {exc}"))
@@ -78,9 +179,13 @@ def rpc(handler: Callable[[dict], Awaitable[object] | object]):
     return route
 
 
-def make_app(secret: Secret, own_auth: tuple[str, ...] = ()) -> web.Application:
-    return web.Application(middlewares=[auth_middleware(secret, own_auth)],
-                           client_max_size=1024 ** 3)
+def make_app(secret: Secret, own_auth: tuple[str, ...] = (), streamed: tuple[str, ...] = (),
+             limits: dict[str, int] | None = None) -> web.Application:
+    guard = Guard(secret, own_auth, streamed, limits)
+    app = web.Application(middlewares=[guard_middleware(guard)],
+                          client_max_size=max([guard.body_limit, *guard.limits.values()]))
+    app["guard"] = guard
+    return app
 
 
 async def stream_file(request: web.Request, f, length: int,
@@ -111,6 +216,8 @@ async def serve(app: web.Application, host: str, port: int, addr_file: str | Non
     await site.start()
     bound = runner.addresses[0]
     address = f"{bound[0]}:{bound[1]}"
+    if "guard" in app:
+        app["guard"].bind(host, bound[1])
     if on_started is not None:
         await on_started(address)
     if addr_file:

@@ -99,7 +99,7 @@ def test_bad_handles_never_become_paths(cluster, handle):
 
 def test_signature_replay_window(cluster):
     secret = Secret.load(cluster.home.secret_file)
-    header = secret.sign("POST", "/rpc/cluster", now=time.time() - 3600)
+    header = secret.sign("POST", "/rpc/cluster", cluster.master, now=time.time() - 3600)
     import http.client
     host, port = cluster.master.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=5)

@@ -122,3 +122,27 @@ def test_isolated_old_leader_cannot_commit_and_its_clients_get_errors(netcell):
     time.sleep(0.2)
     for a in addresses:
         assert z.status(a)["applied"] >= z.status(new)["applied"] - 1
+
+
+def test_a_follower_back_from_a_partition_leaves_the_leader_alone(netcell):
+    """Pre-vote with check-quorum: the cut-off follower's election timer fires
+    again and again, but it never raises its term, so when the link comes back
+    the leader keeps its leadership and its term."""
+    addresses = netcell["addresses"]
+    z = CoordClient(addresses, netcell["secret"], retry_seconds=20)
+    leader = wait_until(lambda: leader_of(z, addresses), 30, "a leader")
+    z.create("/stay", b"before")
+    term = z.status(leader)["term"]
+    k = next(i for i, a in enumerate(addresses) if a != leader)
+    sh("ip", "link", "set", netcell["veths"][k], "down")       # cut a follower off
+    try:
+        for i in range(30):                                    # many election timeouts pass
+            z.set("/stay", f"v{i}".encode())
+            time.sleep(0.1)
+    finally:
+        sh("ip", "link", "set", netcell["veths"][k], "up")      # heal
+    wait_until(lambda: z.status(addresses[k])["applied"] >= z.status(leader)["applied"], 30,
+               "the follower to catch up")
+    assert leader_of(z, addresses) == leader
+    assert z.status(leader)["term"] == term == z.status(addresses[k])["term"]
+    assert z.get("/stay")[0] == b"v29"

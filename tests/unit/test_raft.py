@@ -15,7 +15,7 @@ import pytest
 
 from stackyard.coord import raft
 from stackyard.coord.raft import RaftNode, Role
-from stackyard.coord.raft_types import NotLeader, Persisted, Ready
+from stackyard.coord.raft_types import NotLeader, Persisted, Ready, VoteRequest
 
 
 class Sim:
@@ -275,6 +275,34 @@ def test_isolated_old_leader_cannot_commit():
     assert len({tuple(sim.sm[n]) for n in sim.ids}) == 1
 
 
+def test_a_replica_back_from_a_partition_does_not_depose_a_healthy_leader():
+    """Pre-vote with check-quorum (thesis 9.6): the cut-off replica's timer
+    fires again and again, but it never raises its term, and when it returns
+    the leader and its term stay."""
+    sim = Sim(3, seed=21, drop=0.0, dup=0.0)
+    drive(sim, 60)
+    leader, term = sim.leader(), sim.nodes[sim.leader()].term
+    away = next(n for n in sim.ids if n != leader)
+    sim.cut = {away}
+    drive(sim, 200)                              # ten election timeouts alone
+    assert sim.nodes[away].term == term and sim.nodes[away].role is Role.PRE_CANDIDATE
+    sim.cut = set()
+    drive(sim, 100)
+    assert sim.leader() == leader and sim.nodes[leader].term == term
+    assert sim.nodes[away].leader == leader
+
+
+def test_a_higher_term_vote_request_is_ignored_while_a_leader_is_heard():
+    sim = Sim(3, seed=22, drop=0.0, dup=0.0)
+    drive(sim, 60)
+    leader = sim.leader()
+    follower = next(n for n in sim.ids if n != leader)
+    node = sim.nodes[follower]
+    term = node.term
+    ready = node.step(VoteRequest(term + 5, "intruder", follower, 10**6, term + 4))
+    assert node.term == term and not ready.messages and node.leader == leader
+
+
 def test_bad_settings_named():
     with pytest.raises(ValueError, match="heartbeat_ticks"):
         RaftNode("a", ["a", "b"], election_ticks=2, heartbeat_ticks=2)
@@ -296,11 +324,21 @@ def _only(sim: Sim, keep) -> None:
 
 
 def _elect(sim: Sim, nid: str, voters: set[str]) -> None:
-    """Campaign (again, in a higher term, if voters already voted) with only VOTERS."""
+    """Campaign (again, in a higher term, if voters already voted) with only
+    VOTERS. Time passes on the voters first, so that none still counts on an
+    old leader (with check-quorum, their pre-vote would say no)."""
     for _ in range(5):
-        term = sim.nodes[nid].term
-        while sim.nodes[nid].role is not Role.CANDIDATE or sim.nodes[nid].term == term:
+        for v in voters - {nid}:
+            sent = len(sim.inflight)
+            for _ in range(20):                  # two election timeouts, heard from nobody
+                sim.tick(v)
+            del sim.inflight[sent:]
+        while True:
             sim.tick(nid)
+            node = sim.nodes[nid]
+            if node.role is Role.LEADER or (node.role is Role.PRE_CANDIDATE
+                                            and node.elapsed == 0):
+                break
         _only(sim, lambda m: type(m).__name__.startswith("Vote")
               and {m.src, m.dst} <= voters | {nid})
         if sim.nodes[nid].role is Role.LEADER:
