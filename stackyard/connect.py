@@ -114,6 +114,20 @@ def home_secret(home: str | os.PathLike | None = None) -> Secret | None:
     return Secret.load(path) if os.path.exists(path) else None
 
 
+def _secret_from(secret: str | bytes | os.PathLike) -> Secret:
+    """The key itself (bytes, or text that does not look like a path), or the
+    file a path names; a path that does not exist is an error naming it, not
+    a key that then fails as "wrong cluster secret"."""
+    if isinstance(secret, bytes):
+        return Secret(secret)
+    text = os.fspath(secret)
+    if os.path.exists(text):
+        return Secret.load(text)
+    if isinstance(secret, os.PathLike) or os.sep in text or text.startswith(("~", ".")):
+        raise FileNotFoundError(2, "cluster secret file not found", text)
+    return Secret(text.encode())
+
+
 def _warn_embedded(home: Home, root: str) -> None:
     print(f"stackyard: no cluster runs under {home.root}; started an embedded one in {root} "
           "for this process. Its data is thrown away when the process exits "
@@ -131,9 +145,7 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
         if secret is None:
             raise ValueError("secret: needed when master is given")
         if not isinstance(secret, Secret):
-            secret = (Secret(secret) if isinstance(secret, bytes)
-                      else Secret.load(secret) if os.path.exists(secret)
-                      else Secret(str(secret).encode()))
+            secret = _secret_from(secret)
         return Client(master, secret, user)
     h = Home.at(home)
     addr = running_master(h)

@@ -15,6 +15,7 @@
     │   ├── PermissionError        Permission denied
     │   ├── DirectoryNotEmptyError Directory is not empty
     │   ├── LeaseHeldError         another writer holds the file's lease
+    │   ├── LimitExceededError     a directory would pass its item limit
     │   └── CorruptDataError       every replica of a chunk failed its checksum / is missing
     └── ValueError                 a bad argument (names it)
         └── RequestTooLarge        a request past a daemon's bound (path, body)
@@ -66,6 +67,10 @@ class CorruptDataError(OSError):
     pass
 
 
+class LimitExceededError(OSError):
+    pass
+
+
 # code -> (class, errno, Hadoop's wording)
 _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "No such file or directory"),
@@ -76,6 +81,7 @@ _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "ENOTEMPTY": (DirectoryNotEmptyError, errno.ENOTEMPTY, "Directory is not empty"),
     "EBUSY": (LeaseHeldError, errno.EBUSY, "Lease held by another writer"),
     "EIO": (CorruptDataError, errno.EIO, "Corrupt or missing data"),
+    "ELIMIT": (LimitExceededError, errno.ENOSPC, "A file system limit is exceeded"),
     "EAUTH": (AuthError, None, "Authentication failed"),
     "EINVAL": (ValueError, None, "Invalid argument"),
     "E2BIG": (RequestTooLarge, None, "Request too large"),

@@ -72,8 +72,13 @@ def _time(t: float) -> str:
 def _ls_line(e: dict, h: bool) -> str:
     repl = "-" if e["type"] == "directory" else str(e["replication"])
     size = human(e["length"]) if h else str(e["length"])
-    return (f"{e['permission']}   {repl:>1} {e['owner']} {e['group']} {size:>10} "
-            f"{_time(e['mtime'])} {e['path']}")
+    return (f"{e['permission']}   {repl:>1} {_safe(e['owner'])} {_safe(e['group'])} "
+            f"{size:>10} {_time(e['mtime'])} {_safe(e['path'])}")
+
+
+def _safe(text: str) -> str:
+    """TEXT with control characters escaped: a name must never drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @verb("-ls", flags="R h d", usage="-ls [-R] [-h] [-d] [path ...]")

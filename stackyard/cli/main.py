@@ -91,9 +91,10 @@ def token(user, lifetime, home) -> None:
         import os
 
         from stackyard.cluster.home import Home
-        from stackyard.net.auth import Secret
-        if lifetime <= 0:
-            raise ValueError(f"--lifetime: must be positive, got {lifetime}")
+        from stackyard.net.auth import TOKEN_MAX_LIFETIME, Secret
+        if not 0 < lifetime <= TOKEN_MAX_LIFETIME:
+            raise ValueError(f"--lifetime: must be positive and at most {TOKEN_MAX_LIFETIME:.0f} "
+                             f"seconds (7 days, HDFS's maximum), got {lifetime}")
         h = Home.at(home)
         who = user or os.environ.get("STACKYARD_USER") or getpass.getuser()
         click.echo(Secret.load(h.secret_file).delegation_token(who, lifetime))

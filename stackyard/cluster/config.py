@@ -35,11 +35,12 @@ class MasterConfig:
     safemode_seconds: float = -1.0     # -1: two heartbeat intervals after start
     replication_timeout: float = 30.0  # re-issue a replication that has not completed
     superuser: str = ""                # "": the user running the master
+    max_directory_items: int = 1024 * 1024  # HDFS's dfs.namenode.fs-limits.max-directory-items
 
     def validate(self) -> MasterConfig:
         _positive(self, "default_replication", "default_chunk_size", "heartbeat_interval",
                   "dead_after", "lease_timeout", "token_lifetime", "checkpoint_log_bytes",
-                  "replication_timeout")
+                  "replication_timeout", "max_directory_items")
         if self.default_chunk_size % BLOCK:
             raise ValueError(f"default_chunk_size: must be a multiple of {BLOCK} bytes")
         if self.dead_after <= self.heartbeat_interval:

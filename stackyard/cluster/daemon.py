@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 
 from stackyard.cluster import config
 
 
 def run(role: str, config_path: str) -> None:
+    # what a daemon writes (chunks, op log, Raft log, job folders, broadcast
+    # files) is for the cluster's own user only, whatever the caller's umask
+    os.umask(0o077)
     cfg = config.load(role, config_path)
+    data = Path(cfg.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
     logging.basicConfig(level=logging.INFO,
                         format=f"%(asctime)s %(levelname)s {role} %(name)s: %(message)s")
     if role == "master":

@@ -55,8 +55,10 @@ class Home:
         return self.root / "run" / f"{name}.addr"
 
     def make_dirs(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o700)               # the cluster's files are its user's alone
         for sub in ("conf", "data", "logs", "run"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            (self.root / sub).mkdir(mode=0o700, exist_ok=True)
 
     def read_state(self) -> dict | None:
         try:

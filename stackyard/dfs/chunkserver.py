@@ -34,7 +34,7 @@ from stackyard.dfs.webhdfs import OWN_AUTH
 from stackyard.dfs.webhdfs_data import WebHdfsData
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import STREAMED, Secret
-from stackyard.net.server import error_response, make_app, rpc, serve
+from stackyard.net.server import BODY_TIMEOUT, error_response, make_app, rpc, serve
 
 log = logging.getLogger("stackyard.chunkserver")
 PIECE = 1 << 20
@@ -113,16 +113,22 @@ class Chunkserver:
             forward = asyncio.create_task(self._forward(downstream[0], query, queue, length))
         got, running = 0, 0
         try:
-            async for piece in request.content.iter_chunked(PIECE):
+            while True:        # a body that stops half-way is cut off, not waited for
+                piece = await asyncio.wait_for(request.content.read(PIECE), BODY_TIMEOUT)
+                if not piece:
+                    break
                 session.write(piece)
                 running = crc32c.crc32c(piece, running)
                 got += len(piece)
                 if forward is not None and not forward.done():
                     await _put(queue, piece, forward)
-        except BaseException:
+        except BaseException as exc:
             session.abort()
             if forward is not None:
                 forward.cancel()
+            if isinstance(exc, TimeoutError):
+                return web.Response(status=408, text=f"408 chunk {handle}: the data stopped "
+                                                     f"after {got} of {length} bytes\n")
             raise
         if got != length or running != crc:
             session.abort()

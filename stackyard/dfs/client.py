@@ -119,12 +119,16 @@ class FileSystem:
 
     def ls(self, path: str = "/", detail: bool = True, recursive: bool = False) -> list:
         entries = self.call("list", path=dfs_path(path))
-        if recursive:
-            out = []
-            for e in entries:
+        if recursive:                   # depth first, without recursion: trees run 1000 deep
+            out, stack = [], [iter(entries)]
+            while stack:
+                e = next(stack[-1], None)
+                if e is None:
+                    stack.pop()
+                    continue
                 out.append(e)
                 if e["type"] == "directory":
-                    out.extend(self.ls(e["path"], detail=True, recursive=True))
+                    stack.append(iter(self.call("list", path=e["path"])))
             entries = out
         return entries if detail else [e["path"] for e in entries]
 

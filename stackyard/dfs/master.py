@@ -21,8 +21,19 @@ from stackyard.cluster.config import MasterConfig
 from stackyard.dfs import ops, placement
 from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
 from stackyard.dfs.leases import Leases
-from stackyard.dfs.namespace import Inode, Namespace, normalize
-from stackyard.dfs.permissions import READ, WRITE, Caller, check, check_owner, rwx
+from stackyard.dfs.namespace import Inode, Namespace, check_replication, normalize
+from stackyard.dfs.permissions import (
+    ALL,
+    EXECUTE,
+    READ,
+    WRITE,
+    Caller,
+    check,
+    check_owner,
+    check_sticky,
+    check_subtree,
+    rwx,
+)
 from stackyard.errors import SafeModeError, fs_error
 from stackyard.net.auth import Secret
 from stackyard.storage.oplog import OpLog
@@ -38,11 +49,19 @@ class Master:
         self.superuser = cfg.superuser or getpass.getuser()
         self.log = OpLog(cfg.data_dir)
         image, records = self.log.recover()
-        self.ns = Namespace.load(image) if image else Namespace(self.superuser)
+        items = cfg.max_directory_items
+        self.ns = (Namespace.load(image, items) if image
+                   else Namespace(self.superuser, max_items=items))
+        self.skipped: list[str] = []        # records replay could not apply, named
         for rec in records:
             rec = dict(rec)
-            rec.pop("tx")
-            self.ns.apply(ops.decode(rec))
+            tx = rec.pop("tx")
+            try:
+                self.ns.apply(ops.decode(rec))
+            except Exception as exc:    # a record from before today's bounds: say which
+                what = f"op log record {tx} ({rec.get('op')} {str(rec.get('path', ''))[:80]})"
+                self.skipped.append(f"{what}: {type(exc).__name__}: {exc}"[:300])
+                log.error("cannot apply %s, skipped: %s", what, exc)
         self.started = clock()
         self._safe = True
         self.chunkmap = ChunkMap(self.ns.chunks, cfg.dead_after, cfg.replication_timeout)
@@ -128,13 +147,14 @@ class Master:
     def rpc_create(self, a: dict) -> dict:
         c = self.caller(a)
         path = normalize(a["path"])
-        repl = a.get("replication") or self.cfg.default_replication
+        repl = check_replication(a.get("replication") or self.cfg.default_replication)
         size = a.get("chunk_size") or self.cfg.default_chunk_size
-        if not 1 <= repl <= 512:
-            raise ValueError(f"replication: must be 1..512, got {repl}")
-        if size <= 0 or size % (64 * 1024):
+        if type(size) is not int or size <= 0 or size % (64 * 1024):
             raise ValueError(f"chunk_size: must be a positive multiple of 64 KiB, got {size}")
         check(self.ns, c, path, WRITE, parent=True)
+        old = self.ns.lookup(path)
+        if old is not None and not old.is_dir and a.get("overwrite"):
+            check(self.ns, c, path, WRITE)       # replacing a file needs write on it
         parent = self.ns.lookup(posixpath.dirname(path))
         if parent is None and a.get("create_parent", True):
             self.rpc_mkdir({**a, "path": posixpath.dirname(path), "parents": True})
@@ -235,7 +255,7 @@ class Master:
         if not node.is_dir:
             check(self.ns, c, path, 0)
             return [self.stat(node, path)]
-        check(self.ns, c, path, READ)
+        check(self.ns, c, path, READ | EXECUTE)
         return [self.stat(ch, posixpath.join(path, name))
                 for name, ch in sorted(node.children.items())]
 
@@ -243,6 +263,11 @@ class Master:
         c = self.caller(a)
         path = normalize(a["path"])
         check(self.ns, c, path, WRITE, parent=True)
+        node = self.ns.lookup(path)
+        if node is not None:
+            check_sticky(c, node, path)
+            if node.is_dir and a.get("recursive"):
+                check_subtree(self.ns, c, node, ALL, ignore_empty=True)
         handles = self.mutate(ops.Delete(path, bool(a.get("recursive"))))
         self.leases.release_tree(path)
         self._deliver(self.chunkmap.forget_chunks(handles))
@@ -252,7 +277,14 @@ class Master:
         c = self.caller(a)
         src, dst = normalize(a["src"]), normalize(a["dst"])
         check(self.ns, c, src, WRITE, parent=True)
-        check(self.ns, c, dst, WRITE, parent=True)
+        node = self.ns.lookup(src)
+        if node is not None:
+            check_sticky(c, node, src)
+            into = self.ns.lookup(dst)
+            if into is not None and into.is_dir:     # moved into DST: DST is the parent
+                check(self.ns, c, posixpath.join(dst, node.name), WRITE, parent=True)
+            else:
+                check(self.ns, c, dst, WRITE, parent=True)
         final = self.mutate(ops.Rename(src, dst, self.clock()))
         self.leases.moved(src, final)
         return final
@@ -261,7 +293,7 @@ class Master:
         c = self.caller(a)
         path = normalize(a["path"])
         check(self.ns, c, path, WRITE)
-        return len(self.mutate(ops.SetReplication(path, int(a["replication"]))))
+        return len(self.mutate(ops.SetReplication(path, check_replication(a["replication"]))))
 
     def rpc_chmod(self, a: dict) -> bool:
         c = self.caller(a)
@@ -281,15 +313,21 @@ class Master:
         return True
 
     def rpc_du(self, a: dict) -> dict:
-        node = self.ns.get(normalize(a["path"]))
-        files = list(self.ns.walk_files(node))
-        dirs = 0 if not node.is_dir else self._count_dirs(node)
+        """HDFS's content summary: READ+EXECUTE on every directory it counts."""
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, 0)
+        node = self.ns.get(path)
+        check_subtree(self.ns, c, node, READ | EXECUTE)
+        files, dirs = [], 0
+        for n in self.ns.walk(node):
+            if n.is_dir:
+                dirs += 1
+            else:
+                files.append(n)
         length = sum(f.length for f in files)
         return {"length": length, "space": sum(f.length * f.replication for f in files),
                 "files": len(files), "directories": dirs}
-
-    def _count_dirs(self, node: Inode) -> int:
-        return 1 + sum(self._count_dirs(c) for c in node.children.values() if c.is_dir)
 
     # -- data location RPCs -------------------------------------------------------
 
@@ -356,7 +394,7 @@ class Master:
         return {"servers": servers, "chunks": totals, "files": sum(
                 1 for _ in self.ns.walk_files(self.ns.root)), "txid": self.log.txid,
                 "safemode": self.in_safemode, "leases": len(self.leases),
-                "uptime": round(self.clock() - self.started, 1)}
+                "uptime": round(self.clock() - self.started, 1), "skipped": self.skipped[:20]}
 
     # -- chunkserver RPCs ---------------------------------------------------------
 

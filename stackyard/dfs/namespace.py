@@ -6,6 +6,14 @@ I/O and reads no clock, so replaying the op log over a checkpoint rebuilds
 the same tree. Chunk replica locations are not here: they are soft state,
 learnt from chunkservers (see chunkmap.py), exactly as in GFS.
 
+Bounds, as HDFS's (DFSUtil, FSDirectory): a path of at most MAX_PATH_LENGTH
+characters and MAX_PATH_DEPTH components, each at most MAX_NAME_BYTES bytes
+of UTF-8 and free of control characters (they would reach a terminal raw in
+every listing); at most `max_items` entries in one directory
+(dfs.namenode.fs-limits.max-directory-items). Every walk of the tree is
+iterative, and the checkpoint image is a flat list of inodes (each naming its
+parent), so no depth the bounds allow can exhaust a stack.
+
 Invariants:
 - every chunk handle in `chunks` belongs to exactly one file, in order;
 - a file's length is the sum of its chunks' committed lengths;
@@ -15,10 +23,11 @@ Invariants:
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 
 from stackyard.dfs import ops
-from stackyard.errors import fs_error
+from stackyard.errors import RequestTooLarge, fs_error
 
 
 @dataclass
@@ -50,26 +59,53 @@ class Inode:
         return sum(c.length for c in self.chunks)
 
 
+MAX_PATH_LENGTH = 8000          # HDFS's MAX_PATH_LENGTH
+MAX_PATH_DEPTH = 1000           # HDFS's MAX_PATH_DEPTH
+MAX_NAME_BYTES = 255            # dfs.namenode.fs-limits.max-component-length
+MAX_DIRECTORY_ITEMS = 1024 * 1024   # dfs.namenode.fs-limits.max-directory-items
+MAX_REPLICATION = 512           # dfs.replication.max
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def normalize(path: str) -> str:
-    """An absolute, normalized DFS path; ValueError names what is wrong."""
+    """An absolute, normalized DFS path within the bounds; ValueError names
+    what is wrong (RequestTooLarge for a path past a bound)."""
     if not isinstance(path, str) or not path:
         raise ValueError("path: must be a non-empty string")
+    if len(path) > MAX_PATH_LENGTH:
+        raise RequestTooLarge(f"path: longer than {MAX_PATH_LENGTH} characters "
+                              f"({len(path)}): {path[:40]!r}...")
     if not path.startswith("/"):
         raise ValueError(f"path: must be absolute, got {path!r}")
-    if "\x00" in path:
-        raise ValueError("path: must not contain NUL")
-    norm = posixpath.normpath(path)
-    if norm.startswith("//"):
-        norm = "/" + norm.lstrip("/")
-    if any(part in (".", "..") for part in path.split("/")):
-        raise ValueError(f"path: must not contain '.' or '..' components: {path!r}")
-    return norm
+    bad = _CONTROL.search(path)
+    if bad:
+        raise ValueError(f"path: must not contain control characters "
+                         f"({bad.group()!r} at {bad.start()}): {path!r}")
+    parts = [p for p in path.split("/") if p]
+    if len(parts) > MAX_PATH_DEPTH:
+        raise RequestTooLarge(f"path: deeper than {MAX_PATH_DEPTH} directories "
+                              f"({len(parts)}): {path[:40]!r}...")
+    for part in parts:
+        if part in (".", ".."):
+            raise ValueError(f"path: must not contain '.' or '..' components: {path!r}")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise RequestTooLarge(f"path: the name {part[:40]!r}... is longer than "
+                                  f"{MAX_NAME_BYTES} bytes")
+    return "/" + "/".join(parts)
+
+
+def check_replication(replication) -> int:
+    if type(replication) is not int or not 1 <= replication <= MAX_REPLICATION:
+        raise ValueError(f"replication: must be 1..{MAX_REPLICATION}, got {replication}")
+    return replication
 
 
 class Namespace:
-    def __init__(self, owner: str = "root", group: str = "supergroup"):
+    def __init__(self, owner: str = "root", group: str = "supergroup",
+                 max_items: int = MAX_DIRECTORY_ITEMS):
         self.root = Inode("", True, owner, group, 0o755, 0.0)
         self.chunks: dict[str, Chunk] = {}
+        self.max_items = max_items
 
     # -- lookups ------------------------------------------------------------
 
@@ -115,12 +151,23 @@ class Namespace:
             node = node.parent
         return "/" + "/".join(reversed(parts))
 
+    @staticmethod
+    def walk(node: Inode):
+        """NODE and everything under it, parents before children."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            yield n
+            if n.is_dir:
+                stack.extend(reversed(n.children.values()))
+
     def walk_files(self, node: Inode):
-        if not node.is_dir:
-            yield node
-            return
-        for child in node.children.values():
-            yield from self.walk_files(child)
+        return (n for n in self.walk(node) if not n.is_dir)
+
+    def _room(self, parent: Inode, name: str) -> None:
+        if name not in parent.children and len(parent.children) >= self.max_items:
+            raise fs_error("ELIMIT", self.path_of(parent),
+                           f"The directory item limit of {self.max_items} is exceeded")
 
     # -- apply --------------------------------------------------------------
 
@@ -130,28 +177,26 @@ class Namespace:
 
     def _Mkdir(self, op: ops.Mkdir) -> bool:
         path = normalize(op.path)
-        if path == "/":
-            return False
-        missing = []
-        node, probe = self.lookup(path), path
-        if node is not None:
-            if not node.is_dir:
-                raise fs_error("EEXIST", path)
-            if op.parents:
+        parts = _parts(path)
+        node, depth = self.root, 0          # one walk down: linear in the depth
+        while depth < len(parts) and node.is_dir and parts[depth] in node.children:
+            node = node.children[parts[depth]]
+            depth += 1
+        if not node.is_dir:
+            raise fs_error("EEXIST" if depth == len(parts) else "ENOTDIR",
+                           "/" + "/".join(parts[:depth]))
+        if depth == len(parts):
+            if op.parents or path == "/":
                 return False
             raise fs_error("EEXIST", path)
-        while self.lookup(probe) is None:
-            missing.append(probe)
-            probe = posixpath.dirname(probe)
-        if not self.lookup(probe).is_dir:
-            raise fs_error("ENOTDIR", probe)
-        if len(missing) > 1 and not op.parents:
+        if len(parts) - depth > 1 and not op.parents:
             raise fs_error("ENOENT", posixpath.dirname(path))
-        for p in reversed(missing):
-            parent, name = self._parent_of(p)
-            child = Inode(name, True, op.owner, op.group, op.mode, op.mtime, parent=parent)
-            parent.children[name] = child
-            parent.mtime = op.mtime
+        for name in parts[depth:]:
+            self._room(node, name)
+            child = Inode(name, True, op.owner, op.group, op.mode, op.mtime, parent=node)
+            node.children[name] = child
+            node.mtime = op.mtime
+            node = child
         return True
 
     def _Create(self, op: ops.Create) -> Inode:
@@ -165,6 +210,7 @@ class Namespace:
             if not op.overwrite:
                 raise fs_error("EEXIST", op.path)
             self._drop_chunks(old)
+        self._room(parent, name)
         node = Inode(name, False, op.owner, op.group, op.mode, op.mtime, replication=op.replication,
                      chunk_size=op.chunk_size, holder=op.holder, parent=parent)
         parent.children[name] = node
@@ -238,6 +284,7 @@ class Namespace:
         if dst == src or dst.startswith(src.rstrip("/") + "/"):
             raise ValueError(f"`{src}' cannot be moved into itself")
         parent, name = self._parent_of(dst)
+        self._room(parent, name)
         del node.parent.children[node.name]
         node.parent.mtime = op.mtime
         node.name, node.parent = name, parent
@@ -246,8 +293,7 @@ class Namespace:
         return dst
 
     def _SetReplication(self, op: ops.SetReplication) -> list[Inode]:
-        if op.replication < 1:
-            raise ValueError(f"replication: must be at least 1, got {op.replication}")
+        check_replication(op.replication)
         files = list(self.walk_files(self.get(op.path)))
         for f in files:
             f.replication = op.replication
@@ -280,12 +326,40 @@ class Namespace:
     # -- checkpoint -----------------------------------------------------------
 
     def dump(self) -> dict:
-        return _dump(self.root)
+        """The image: every inode once, parents first, each naming its
+        parent's place in the list (HDFS's fsimage does the same), so that
+        its depth is never the tree's."""
+        index: dict[int, int] = {}
+        inodes = []
+        for n in self.walk(self.root):
+            index[id(n)] = len(inodes)
+            row = [index[id(n.parent)] if n.parent is not None else -1, n.name, n.is_dir,
+                   n.owner, n.group, n.mode, n.mtime]
+            if not n.is_dir:
+                row += [n.replication, n.chunk_size, n.holder,
+                        [[c.handle, c.version, c.length, c.issued] for c in n.chunks]]
+            inodes.append(row)
+        return {"format": 2, "inodes": inodes}
 
     @classmethod
-    def load(cls, image: dict) -> Namespace:
-        ns = cls()
-        ns.root = _load(image, None, ns.chunks)
+    def load(cls, image: dict, max_items: int = MAX_DIRECTORY_ITEMS) -> Namespace:
+        ns = cls(max_items=max_items)
+        rows = image["inodes"] if image.get("format") == 2 else _flatten(image)
+        made: list[Inode] = []
+        for parent, name, is_dir, owner, group, mode, mtime, *file in rows:
+            up = made[parent] if parent >= 0 else None
+            node = Inode(name, is_dir, owner, group, mode, mtime, parent=up)
+            if file:
+                node.replication, node.chunk_size, node.holder, chunks = file
+                for handle, version, length, issued in chunks:
+                    chunk = Chunk(handle, version, length, issued, file=node)
+                    node.chunks.append(chunk)
+                    ns.chunks[handle] = chunk
+            if up is None:
+                ns.root = node
+            else:
+                up.children[name] = node
+            made.append(node)
         return ns
 
 
@@ -293,26 +367,16 @@ def _parts(path: str) -> list[str]:
     return [p for p in path.split("/") if p]
 
 
-def _dump(n: Inode) -> dict:
-    d = {"n": n.name, "d": n.is_dir, "o": n.owner, "g": n.group, "m": n.mode, "t": n.mtime}
-    if n.is_dir:
-        d["c"] = [_dump(c) for c in n.children.values()]
-    else:
-        d.update(r=n.replication, s=n.chunk_size, h=n.holder,
-                 k=[[c.handle, c.version, c.length, c.issued] for c in n.chunks])
-    return d
-
-
-def _load(d: dict, parent: Inode | None, table: dict[str, Chunk]) -> Inode:
-    node = Inode(d["n"], d["d"], d["o"], d["g"], d["m"], d["t"], parent=parent)
-    if node.is_dir:
-        for c in d["c"]:
-            child = _load(c, node, table)
-            node.children[child.name] = child
-    else:
-        node.replication, node.chunk_size, node.holder = d["r"], d["s"], d["h"]
-        for handle, version, length, issued in d["k"]:
-            chunk = Chunk(handle, version, length, issued, file=node)
-            node.chunks.append(chunk)
-            table[handle] = chunk
-    return node
+def _flatten(image: dict) -> list[list]:
+    """The rows of an image written before format 2 (nested dicts)."""
+    rows: list[list] = []
+    stack = [(image, -1)]
+    while stack:
+        d, parent = stack.pop()
+        row = [parent, d["n"], d["d"], d["o"], d["g"], d["m"], d["t"]]
+        if not d["d"]:
+            row += [d["r"], d["s"], d["h"], d["k"]]
+        rows.append(row)
+        for child in reversed(d.get("c", ())):
+            stack.append((child, len(rows) - 1))
+    return rows

@@ -1,7 +1,21 @@
-"""POSIX-style permission checks on the namespace, as HDFS does them: the
-caller's user and groups are taken on trust from the client (HDFS's
-"simple" authentication); the cluster secret is what keeps strangers out.
-The superuser passes every check."""
+"""POSIX-style permission checks on the namespace, as HDFS's
+FSPermissionChecker makes them: the caller's user and groups are taken on
+trust from the client (HDFS's "simple" authentication); the cluster secret
+is what keeps strangers out. The superuser passes every check.
+
+What each operation needs (HDFS's rules):
+- every operation: EXECUTE on each directory on the way to the path;
+- mkdir, create: WRITE on the nearest existing ancestor; create over an
+  existing file also WRITE on that file;
+- delete: WRITE on the parent, the sticky-bit rule, and for a directory
+  READ+WRITE+EXECUTE on every non-empty directory in its subtree;
+- rename: WRITE on both parents, the sticky-bit rule on the source (and on
+  a destination it replaces);
+- list: READ+EXECUTE on the directory; content summary (du): READ+EXECUTE
+  on every directory in the subtree;
+- the sticky bit (01000) on a directory: only the owner of an entry, or of
+  the directory, may delete or rename that entry (/tmp's 1777).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +25,10 @@ from stackyard.dfs.namespace import Inode, Namespace, normalize
 from stackyard.errors import fs_error
 
 READ, WRITE, EXECUTE = 4, 2, 1
+ALL = READ | WRITE | EXECUTE
+STICKY = 0o1000
+_NAMES = {READ: "READ", WRITE: "WRITE", EXECUTE: "EXECUTE", ALL: "ALL",
+          READ | EXECUTE: "READ_EXECUTE"}
 
 
 class Caller:
@@ -50,7 +68,32 @@ def check(ns: Namespace, caller: Caller, path: str, want: int, parent: bool = Fa
             break
         node, walked = child, posixpath.join(walked, part)
     if want and not caller.allowed(node, want):
-        raise _denied(caller, walked, node, {READ: "READ", WRITE: "WRITE"}.get(want, "ACCESS"))
+        raise _denied(caller, walked, node, _NAMES.get(want, "ACCESS"))
+
+
+def check_sticky(caller: Caller, node: Inode, path: str) -> None:
+    """Under a sticky directory only NODE's owner or the directory's may
+    delete or rename NODE."""
+    parent = node.parent
+    if (caller.is_super or parent is None or not parent.mode & STICKY
+            or caller.user in (node.owner, parent.owner)):
+        return
+    raise fs_error("EACCES", path,
+                   f"Permission denied by sticky bit: user={caller.user}, path=\"{path}\":"
+                   f"{node.owner}:{node.group}:{'d' if node.is_dir else '-'}{_rwx(node.mode)}, "
+                   f"parent=\"{posixpath.dirname(path)}\":{parent.owner}:{parent.group}:"
+                   f"d{_rwx(parent.mode)}")
+
+
+def check_subtree(ns: Namespace, caller: Caller, node: Inode, want: int,
+                  ignore_empty: bool = False) -> None:
+    """WANT on every directory in NODE's subtree (NODE included); with
+    IGNORE_EMPTY, empty directories need nothing (HDFS's delete)."""
+    if caller.is_super:
+        return
+    for n in ns.walk(node):
+        if n.is_dir and not (ignore_empty and not n.children) and not caller.allowed(n, want):
+            raise _denied(caller, ns.path_of(n), n, _NAMES.get(want, "ACCESS"))
 
 
 def check_owner(caller: Caller, node: Inode, path: str) -> None:
@@ -70,6 +113,8 @@ def _rwx(mode: int) -> str:
     for shift in (6, 3, 0):
         b = (mode >> shift) & 7
         out += ("r" if b & 4 else "-") + ("w" if b & 2 else "-") + ("x" if b & 1 else "-")
+    if mode & STICKY:
+        out = out[:-1] + ("t" if mode & 1 else "T")
     return out
 
 

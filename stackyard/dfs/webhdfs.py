@@ -26,13 +26,15 @@ import json
 import pwd
 import random
 import struct
+import time
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
 from stackyard import errors
 from stackyard.dfs.namespace import normalize
-from stackyard.net.auth import Secret
+from stackyard.dfs.tokens import TokenStore
+from stackyard.net.auth import REDIRECT_TOKEN, USER_TOKEN, Delegation, Secret
 
 OWN_AUTH = ("/webhdfs/",)          # these routes check tokens themselves (identify)
 REDIRECT_TOKEN_LIFETIME = 3600.0   # covers a long upload through one redirect
@@ -45,17 +47,30 @@ class UnsupportedOperation(ValueError):
 
 # -- identity -------------------------------------------------------------------
 
-def identify(secret: Secret, request: web.Request, default_user: str) -> str:
-    """The user a WebHDFS request acts as; AuthError if it proves nothing."""
+def identify(secret: Secret, request: web.Request, default_user: str,
+             tokens: TokenStore | None = None,
+             kinds: tuple[str, ...] = (USER_TOKEN, REDIRECT_TOKEN)
+             ) -> tuple[str, Delegation | None]:
+    """(the user a WebHDFS request acts as, the delegation token it came with
+    or None for the secret); AuthError if it proves nothing. TOKENS: the
+    master's renewals and cancellations; KINDS: the tokens this daemon takes
+    (a chunkserver takes only the master's redirect tokens, which a
+    cancelled token can no longer get)."""
     q = request.query
     token = q.get("delegation")
     if token:
         if secret.matches(token.encode()):
-            return q.get("user.name") or default_user
-        user, reason = secret.check_delegation_token(token)
+            return q.get("user.name") or default_user, None
+        if tokens is None:
+            tok, reason = secret.check_delegation_token(token)
+        else:
+            tok, reason = secret.parse_delegation_token(token)
+            reason = reason or tokens.why_not(tok, time.time())
+        if reason is None and tok.kind not in kinds:
+            reason = "this token is for the master (ask it for a redirect)"
         if reason:
             raise errors.AuthError(f"authentication failed: {reason}")
-        return user
+        return tok.user, tok
     header = request.headers.get("Authorization")
     if header is None:
         raise errors.AuthError("authentication required: pass delegation=<token> "
@@ -69,8 +84,8 @@ def identify(secret: Secret, request: web.Request, default_user: str) -> str:
         raise errors.AuthError(f"authentication failed: {reason}")
     if header.lower().startswith("basic "):
         basic_user = base64.b64decode(header.split(" ", 1)[1]).decode().partition(":")[0]
-        return q.get("user.name") or basic_user or default_user
-    return q.get("user.name") or default_user
+        return q.get("user.name") or basic_user or default_user, None
+    return q.get("user.name") or default_user, None
 
 
 def unix_groups(user: str) -> list[str]:
@@ -187,12 +202,15 @@ class WebHdfsMaster:
     def __init__(self, master):
         self.master = master
         self.secret: Secret = master.secret
+        self.tokens = TokenStore(master.cfg.data_dir)
         self.meta = {
             ("GET", "GETFILESTATUS"): self.getfilestatus,
             ("GET", "LISTSTATUS"): self.liststatus,
             ("GET", "GETCONTENTSUMMARY"): self.getcontentsummary,
             ("GET", "GETHOMEDIRECTORY"): self.gethomedirectory,
             ("GET", "GETDELEGATIONTOKEN"): self.getdelegationtoken,
+            ("PUT", "RENEWDELEGATIONTOKEN"): self.renewdelegationtoken,
+            ("PUT", "CANCELDELEGATIONTOKEN"): self.canceldelegationtoken,
             ("PUT", "MKDIRS"): self.mkdirs,
             ("PUT", "RENAME"): self.rename,
             ("PUT", "SETREPLICATION"): self.setreplication,
@@ -202,11 +220,11 @@ class WebHdfsMaster:
         }
 
     def install(self, app: web.Application) -> None:
-        app.router.add_route("*", "/webhdfs/v1{path:.*}", self.handle)
+        app.router.add_route("*", "/webhdfs/v1{path:[\\s\\S]*}", self.handle)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            user = identify(self.secret, request, self.master.superuser)
+            user, tok = identify(self.secret, request, self.master.superuser, self.tokens)
             op = request.query.get("op", "").upper()
             path = request_path(request)
             if (request.method, op) in self.DATA_OPS:
@@ -214,7 +232,8 @@ class WebHdfsMaster:
             handler = self.meta.get((request.method, op))
             if handler is None:
                 raise no_such_op(request.method, op)
-            result = handler(path, request.query, {"user": user, "groups": unix_groups(user)})
+            result = handler(path, request.query, {"user": user, "groups": unix_groups(user),
+                                                   "token": tok})
         except Exception as exc:   # every failure becomes a RemoteException body
             return remote_exception(exc)
         if result is None:
@@ -247,7 +266,28 @@ class WebHdfsMaster:
         return {"Path": f"/user/{who['user']}"}
 
     def getdelegationtoken(self, path, q, who):
-        return {"Token": {"urlString": self.secret.delegation_token(who["user"], TOKEN_LIFETIME)}}
+        """A token got with a token keeps the first one's issue date, so no
+        chain of them outlives the maximum lifetime."""
+        held = who["token"]
+        issued = held.issued if held is not None else None
+        return {"Token": {"urlString": self.secret.delegation_token(
+            who["user"], TOKEN_LIFETIME, issued=issued)}}
+
+    def _named_token(self, q, who) -> Delegation:
+        tok, reason = self.secret.parse_delegation_token(q.get("token") or "")
+        if reason:
+            raise ValueError(f'Invalid value for webhdfs parameter "token": {reason}')
+        if who["user"] not in (tok.user, self.master.superuser) and who["token"] is not None:
+            raise PermissionError(f"{who['user']} may not renew or cancel a token of {tok.user}")
+        return tok
+
+    def renewdelegationtoken(self, path, q, who):
+        expiry = self.tokens.renew(self._named_token(q, who), time.time())
+        return {"long": expiry * 1000}
+
+    def canceldelegationtoken(self, path, q, who):
+        self.tokens.cancel(self._named_token(q, who), time.time())
+        return None
 
     def mkdirs(self, path, q, who):
         mode = number(q.get("permission"), "permission", 0o755, base=8)
@@ -316,7 +356,8 @@ class WebHdfsMaster:
         params = {k: v for k, v in q.items() if k not in ("delegation", "user.name", "op",
                                                           "noredirect")}
         params = {"op": op, **params, "namenoderpcaddress": request.host,
-                  "delegation": self.secret.delegation_token(user, REDIRECT_TOKEN_LIFETIME)}
+                  "delegation": self.secret.delegation_token(user, REDIRECT_TOKEN_LIFETIME,
+                                                             kind=REDIRECT_TOKEN)}
         location = f"http://{address}/webhdfs/v1{quote(path)}?{urlencode(params)}"
         if boolean(q.get("noredirect"), "noredirect"):
             return web.Response(text=json.dumps({"Location": location}),

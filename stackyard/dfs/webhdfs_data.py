@@ -25,7 +25,7 @@ from stackyard.dfs.webhdfs import (
     request_path,
     unix_groups,
 )
-from stackyard.net.auth import Secret
+from stackyard.net.auth import REDIRECT_TOKEN, Secret
 from stackyard.net.server import stream_file
 
 PIECE = 1 << 20
@@ -36,7 +36,7 @@ class WebHdfsData:
         self.secret, self.master = secret, master
 
     def install(self, app: web.Application) -> None:
-        app.router.add_route("*", "/webhdfs/v1{path:.*}", self.handle)
+        app.router.add_route("*", "/webhdfs/v1{path:[\\s\\S]*}", self.handle)
 
     def _client(self, user: str) -> FileSystem:
         fs = FileSystem(self.master, self.secret, user)
@@ -46,7 +46,7 @@ class WebHdfsData:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         fs = None
         try:
-            user = identify(self.secret, request, "nobody")
+            user, _tok = identify(self.secret, request, "nobody", kinds=(REDIRECT_TOKEN,))
             op = request.query.get("op", "").upper()
             action = {("GET", "OPEN"): self.open, ("PUT", "CREATE"): self.create,
                       ("POST", "APPEND"): self.append,

@@ -43,6 +43,24 @@ STREAMED = "stream"
 ANYONE = "-"
 
 
+USER_TOKEN, REDIRECT_TOKEN = "u", "r"
+TOKEN_MAX_LIFETIME = 7 * 24 * 3600.0      # HDFS's delegation.token.max-lifetime
+
+
+@dataclass(frozen=True)
+class Delegation:
+    user: str
+    token_id: str
+    issued: int
+    expiry: int
+    kind: str
+
+    @property
+    def max_date(self) -> int:
+        """No renewal takes the token past this (seconds since the epoch)."""
+        return self.issued + int(TOKEN_MAX_LIFETIME)
+
+
 def body_digest(body) -> str:
     """The body field of a signature for BODY held in memory."""
     return hashlib.sha256(body).hexdigest() if body else NO_BODY
@@ -191,28 +209,44 @@ class Secret:
 
     # -- delegation tokens (WebHDFS) ------------------------------------------
 
-    def delegation_token(self, user: str, lifetime: float, now: float | None = None) -> str:
-        """A token naming USER that any daemon of the cluster accepts until it
-        expires: what a WebHDFS client passes as `delegation=`. URL-safe."""
-        expiry = int((time.time() if now is None else now) + lifetime)
+    def delegation_token(self, user: str, lifetime: float, now: float | None = None,
+                         issued: int | None = None, kind: str = USER_TOKEN) -> str:
+        """A token naming USER, good for LIFETIME seconds but never past
+        TOKEN_MAX_LIFETIME after ISSUED (default now): what a WebHDFS client
+        passes as `delegation=`. KIND: USER_TOKEN for people, REDIRECT_TOKEN
+        for the short ones the master puts in a redirect. URL-safe."""
+        now = time.time() if now is None else now
+        issued = int(now) if issued is None else int(issued)
+        expiry = min(int(now + lifetime), issued + int(TOKEN_MAX_LIFETIME))
         name = base64.urlsafe_b64encode(user.encode()).decode().rstrip("=")
-        return f"{name}.{expiry}.{self.mac(f'delegation:{user}:{expiry}')}"
+        body = f"{name}.{secrets.token_hex(8)}.{issued}.{expiry}.{kind}"
+        return f"{body}.{self.mac('delegation:' + body)}"
 
-    def check_delegation_token(self, token: str, now: float | None = None
-                               ) -> tuple[str | None, str | None]:
-        """(user, None) if TOKEN is good, else (None, why not)."""
+    def parse_delegation_token(self, token: str) -> tuple[Delegation | None, str | None]:
+        """(what TOKEN says, None) if this cluster signed it, else (None, why
+        not). Its expiry is the caller's to check (a renewal may extend it)."""
         parts = token.split(".")
-        if len(parts) != 3:
+        if len(parts) != 6:
             return None, "malformed delegation token"
-        name, expiry, sig = parts
+        name, token_id, issued, expiry, kind, sig = parts
+        if not hmac.compare_digest(self.mac("delegation:" + ".".join(parts[:5])), sig):
+            return None, "invalid delegation token (signed with another secret?)"
         try:
             user = base64.urlsafe_b64decode(name + "=" * (-len(name) % 4)).decode()
-            expired = int(expiry) < (time.time() if now is None else now)
+            tok = Delegation(user, token_id, int(issued), int(expiry), kind)
         except (ValueError, UnicodeDecodeError):
             return None, "malformed delegation token"
-        if not hmac.compare_digest(self.mac(f"delegation:{user}:{expiry}"), sig):
-            return None, "invalid delegation token (signed with another secret?)"
-        return (None, "delegation token expired") if expired else (user, None)
+        if tok.kind not in (USER_TOKEN, REDIRECT_TOKEN) or tok.expiry > tok.max_date:
+            return None, "malformed delegation token"
+        return tok, None
+
+    def check_delegation_token(self, token: str, now: float | None = None
+                               ) -> tuple[Delegation | None, str | None]:
+        """(what TOKEN says, None) if it is good now, else (None, why not)."""
+        tok, reason = self.parse_delegation_token(token)
+        if tok is not None and tok.expiry < (time.time() if now is None else now):
+            return None, "delegation token expired"
+        return tok, reason
 
 
 def _signed_text(method: str, path_qs: str, fields: list[str]) -> str:

@@ -19,6 +19,7 @@ import msgpack
 from aiohttp import web
 
 from stackyard import errors
+from stackyard.net.admission import KEEPALIVE, Admission, AdmittedSite
 from stackyard.net.auth import MAX_SKEW, NO_BODY, STREAMED, Secret, Signed, body_digest
 from stackyard.net.replay import NonceCache, ReplayWindowFull
 
@@ -58,6 +59,7 @@ class Guard:
         self.limits = dict(limits or {})
         self.body_limit = body_limit
         self.nonces = NonceCache(2 * MAX_SKEW)
+        self.admission = Admission()
         self.names: set[str] = set()
         self.any_host_port: int | None = None
 
@@ -96,6 +98,7 @@ class Guard:
             reason = self._check_signed(request, signed)
         if reason is not None:
             return _refuse(request, errors.AuthError(f"authentication failed: {reason}"))
+        self.admission.trusted(request.transport)
         if signed is None or signed.body in (STREAMED, NO_BODY):
             return None
         length = request.content_length
@@ -143,7 +146,10 @@ def guard_middleware(guard: Guard):
     @web.middleware
     async def check(request: web.Request, handler):
         if guard.own_auth and request.path.startswith(guard.own_auth):
-            return await handler(request)
+            resp = await handler(request)
+            if resp.status not in (401, 403):     # its protocol's own check passed
+                guard.admission.trusted(request.transport)
+            return resp
         refusal = await guard.admit(request)
         if refusal is not None:
             return refusal
@@ -210,14 +216,16 @@ async def stream_file(request: web.Request, f, length: int,
 async def serve(app: web.Application, host: str, port: int, addr_file: str | None,
                 on_started: Callable[[str], Awaitable[None]] | None = None) -> None:
     """Serve APP until SIGTERM / SIGINT. Writes "host:port" to ADDR_FILE once bound."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           keepalive_timeout=KEEPALIVE)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    guard = app.get("guard")
+    site = AdmittedSite(runner, host, port, guard.admission if guard else Admission())
     await site.start()
     bound = runner.addresses[0]
     address = f"{bound[0]}:{bound[1]}"
-    if "guard" in app:
-        app["guard"].bind(host, bound[1])
+    if guard is not None:
+        guard.bind(host, bound[1])
     if on_started is not None:
         await on_started(address)
     if addr_file:

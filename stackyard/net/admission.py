@@ -1,0 +1,98 @@
+"""Which connections a daemon keeps: a bounded number that have not yet sent
+one authenticated request, each closed by the server's keep-alive timer if
+it idles or stops half-way through its headers.
+
+aiohttp's handler starts its keep-alive timer as a connection opens, so an
+idle or half-sent connection is closed after KEEPALIVE seconds. What aiohttp
+does not bound is how many such connections may be open at once: a peer
+could open thousands and hold each for that long. `AdmittedSite` counts the
+connections that have not proved they hold the secret (the Guard strikes a
+connection off once a request on it authenticates) and closes any new one
+beyond `MAX_UNTRUSTED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiohttp import web
+
+# seconds a connection may idle, or take over its headers (an operator may
+# set STACKYARD_IDLE_TIMEOUT in the daemons' environment)
+KEEPALIVE = float(os.environ.get("STACKYARD_IDLE_TIMEOUT", "30"))
+MAX_UNTRUSTED = 256       # open connections that have not yet authenticated
+
+
+class Admission:
+    """The set of open connections (their transports) not yet authenticated."""
+
+    def __init__(self, limit: int = MAX_UNTRUSTED):
+        self.limit = limit
+        self.untrusted: set[asyncio.BaseTransport] = set()
+        self.refused = 0
+
+    def opened(self, transport: asyncio.BaseTransport) -> bool:
+        if len(self.untrusted) >= self.limit:
+            self.refused += 1
+            return False
+        self.untrusted.add(transport)
+        return True
+
+    def trusted(self, transport: asyncio.BaseTransport | None) -> None:
+        self.untrusted.discard(transport)
+
+    def closed(self, transport: asyncio.BaseTransport | None) -> None:
+        self.untrusted.discard(transport)
+
+
+class _Counted(asyncio.Protocol):
+    """aiohttp's protocol for one connection, counted while untrusted."""
+
+    def __init__(self, inner: asyncio.Protocol, admission: Admission):
+        self.inner, self.admission, self.transport = inner, admission, None
+        self.admitted = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.admitted = self.admission.opened(transport)
+        if not self.admitted:
+            transport.abort()
+            return
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc) -> None:
+        if self.admitted:
+            self.admission.closed(self.transport)
+            self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.admitted:
+            self.inner.data_received(data)
+
+    def eof_received(self):
+        return self.inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class AdmittedSite(web.TCPSite):
+    """aiohttp's TCP site whose connections pass through ADMISSION."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, admission: Admission,
+                 **kwargs):
+        super().__init__(runner, host, port, reuse_address=True, **kwargs)
+        self.admission = admission
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        self._server = await loop.create_server(
+            lambda: _Counted(server(), self.admission), self._host, self._port,
+            ssl=self._ssl_context, backlog=self._backlog, reuse_address=True)
+        self._bound_port = self._server.sockets[0].getsockname()[1]
