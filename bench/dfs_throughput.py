@@ -10,6 +10,10 @@ prints MB/s next to, measured in the same run on the same machine:
     written side by side, the fairer peer of a replication-3 write.
 Targets (issue 2): write with replication 3 >= 1/3 of dd's (three copies
 share one disk here); read >= 1/2 of the loopback copy.
+
+The same writes and reads run again on a cluster made with `--tls` (every
+connection TLS, certificates from the cluster's own CA), and the cost of
+TLS is printed as the ratio of the two (--no-tls skips it).
 """
 
 from __future__ import annotations
@@ -125,46 +129,66 @@ def loopback_copy(size: int) -> float:
     return elapsed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="1g")
-    ap.add_argument("--chunk-size", default="64m")
-    args = ap.parse_args()
-    size, chunk = parse_size(args.size), parse_size(args.chunk_size)
+def yard_rows(size: int, chunk: int, tls: bool) -> list[tuple[str, float]]:
+    """Write and read SIZE at replication 1 and 3 on a fresh cluster."""
     root = Path(tempfile.mkdtemp(prefix="yard-bench-", dir=os.environ.get("BENCH_DIR")))
-    cluster = LocalCluster(Home.at(root), Settings(chunkservers=3, coords=0, chunk_size=chunk, workers=0,
-                                                   heartbeat_interval=1.0, dead_after=30))
-    cluster.up()
+    cluster = LocalCluster(Home.at(root), Settings(chunkservers=3, coords=0, chunk_size=chunk,
+                                                   workers=0, heartbeat_interval=1.0,
+                                                   dead_after=30, tls=tls))
     rows = []
     try:
-        fs = connect(home=str(root), embedded=False).fs
+        cluster.up()
+        client = connect(home=str(root), embedded=False)
+        fs = client.fs
         block = source_block()
+        tag = " (TLS)" if tls else ""
         for repl in (1, 3):
             w = yard_write(fs, f"/bench/r{repl}", size, repl, block)
             r = yard_read(fs, f"/bench/r{repl}", size)
-            rows.append((f"yard write, replication {repl}", size / w / MB))
-            rows.append((f"yard read, replication {repl}", size / r / MB))
+            rows.append((f"yard write, replication {repl}{tag}", size / w / MB))
+            rows.append((f"yard read, replication {repl}{tag}", size / r / MB))
             fs.rm(f"/bench/r{repl}")
-        dd = size / dd_fsync(root, size) / MB
-        dd3 = size / dd_fsync_three(root, size) / MB
-        loop = size / loopback_copy(size) / MB
+        client.close()
     finally:
         cluster.down()
         import shutil
         shutil.rmtree(root, ignore_errors=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="1g")
+    ap.add_argument("--chunk-size", default="64m")
+    ap.add_argument("--no-tls", action="store_true", help="skip the TLS cluster")
+    args = ap.parse_args()
+    size, chunk = parse_size(args.size), parse_size(args.chunk_size)
+    rows = yard_rows(size, chunk, tls=False)
+    tls_rows = [] if args.no_tls else yard_rows(size, chunk, tls=True)
+    scratch = Path(tempfile.mkdtemp(prefix="yard-bench-dd-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        dd = size / dd_fsync(scratch, size) / MB
+        dd3 = size / dd_fsync_three(scratch, size) / MB
+    finally:
+        import shutil
+        shutil.rmtree(scratch, ignore_errors=True)
+    loop = size / loopback_copy(size) / MB
+    rows += tls_rows
     rows += [("dd conv=fsync", dd), ("3 x dd conv=fsync at once (per copy)", dd3),
              ("loopback socket copy", loop)]
     print(f"\nDFS throughput, {size / (1 << 20):.0f} MiB, chunk {chunk >> 20} MiB, "
           f"3 chunkservers on 127.0.0.1, {os.cpu_count()} cores")
     for name, mbps in rows:
-        print(f"  {name:<32} {mbps:8.1f} MB/s")
-    w3 = dict(rows)["yard write, replication 3"]
-    r3 = dict(rows)["yard read, replication 3"]
-    r1 = dict(rows)["yard read, replication 1"]
+        print(f"  {name:<38} {mbps:8.1f} MB/s")
+    got = dict(rows)
+    w3, r3, r1 = (got["yard write, replication 3"], got["yard read, replication 3"],
+                  got["yard read, replication 1"])
     print(f"\n  write r3 / dd fsync     = {w3 / dd:.2f}  (target >= 0.33)")
     print(f"  write r3 / 3 x dd       = {w3 / dd3:.2f}  (three copies side by side on this disk)")
     print(f"  read r3 / loopback copy = {r3 / loop:.2f}  (target >= 0.50)")
     print(f"  read r1 / loopback copy = {r1 / loop:.2f}")
+    for name, _ in rows[:4] if tls_rows else ():
+        print(f"  {name + ' with TLS / without':<46} = {got[name + ' (TLS)'] / got[name]:.2f}")
 
 
 if __name__ == "__main__":

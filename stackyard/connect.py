@@ -136,16 +136,22 @@ def _warn_embedded(home: Home, root: str) -> None:
 
 def connect(home: str | os.PathLike | None = None, master: str | None = None,
             secret: str | bytes | os.PathLike | Secret | None = None, user: str | None = None,
-            embedded: bool = True) -> Client:
-    """Connect to MASTER (with SECRET: a Secret, the key, or its file) or to the
-    cluster under HOME (default STACKYARD_HOME, then ~/.stackyard). If none runs
-    there and EMBEDDED, start a small local cluster for this process; it stops
-    when the client closes or the process exits."""
+            embedded: bool = True, tls_ca: str | os.PathLike | None = None) -> Client:
+    """Connect to MASTER (with SECRET: a Secret, the key, or its file; TLS_CA:
+    the CA of a cluster that runs TLS, found as tls/ca.pem beside a secret
+    file when not given) or to the cluster under HOME (default STACKYARD_HOME,
+    then ~/.stackyard). If none runs there and EMBEDDED, start a small local
+    cluster for this process; it stops when the client closes or the process
+    exits."""
     if master is not None:
         if secret is None:
             raise ValueError("secret: needed when master is given")
         if not isinstance(secret, Secret):
             secret = _secret_from(secret)
+        if tls_ca is not None:
+            if not os.path.exists(tls_ca):
+                raise FileNotFoundError(2, "cluster CA certificate not found", str(tls_ca))
+            secret = Secret(secret._key, str(tls_ca))
         return Client(master, secret, user)
     h = Home.at(home)
     addr = running_master(h)

@@ -30,11 +30,15 @@ def up(home: str | None, given: dict) -> int:
     for d in state["daemons"]:
         table.add_row(d["name"], d["role"], d["address"], str(d["pid"]))
     console.print(table)
-    console.print(f"Master status page: http://{state['master']}/status "
+    scheme = "https" if cluster.settings.tls else "http"
+    if cluster.settings.tls:
+        console.print(f"TLS: every daemon's certificate is signed by {h.root / 'tls' / 'ca.pem'} "
+                      "(give it to browsers and other clients to trust)")
+    console.print(f"Master status page: {scheme}://{state['master']}/status "
                   f"(log in with any user name and the secret in {h.secret_file})")
     sched = [d["address"] for d in state["daemons"] if d["role"] == "scheduler"]
     if sched:
-        console.print(f"Scheduler (jobs, stages, tasks): http://{sched[0]}/status")
+        console.print(f"Scheduler (jobs, stages, tasks): {scheme}://{sched[0]}/status")
     return 0
 
 

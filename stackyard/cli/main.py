@@ -33,14 +33,17 @@ def cluster() -> None:
               help="Chunkserver heartbeat interval in seconds.")
 @click.option("--lease-timeout", type=float, default=60.0, show_default=True)
 @click.option("--racks", type=int, default=0, help="Spread chunkservers over N racks.")
+@click.option("--tls", is_flag=True, default=False,
+              help="Make a cluster CA and a certificate per daemon; TLS on every connection.")
 @click.option("--home", envvar="STACKYARD_HOME", default=None, help="Default: ~/.stackyard")
 def cluster_up(chunkservers, coords, workers, chunk_size, replication, dead_after, heartbeat,
-               lease_timeout, racks, home) -> None:
+               lease_timeout, racks, tls, home) -> None:
     """Start a master and chunkservers on 127.0.0.1."""
     from stackyard.cli.cluster import up
     settings = dict(chunkservers=chunkservers, coords=coords, workers=workers,
                     chunk_size=chunk_size, replication=replication, dead_after=dead_after,
-                    heartbeat_interval=heartbeat, lease_timeout=lease_timeout, racks=racks)
+                    heartbeat_interval=heartbeat, lease_timeout=lease_timeout, racks=racks,
+                    tls=tls)
     ctx = click.get_current_context()
     flag = {"heartbeat_interval": "heartbeat"}
     # only the flags the user typed: an existing cluster keeps its own shape otherwise

@@ -25,6 +25,9 @@ class MasterConfig:
     host: str = "127.0.0.1"            # loopback unless told otherwise
     port: int = 0                      # 0: any free port (written to addr_file)
     addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": no TLS
+    tls_key: str = ""                  # its private key
+    tls_ca: str = ""                   # the CA its peers' certificates are checked against
     default_replication: int = 3       # GFS and HDFS default
     default_chunk_size: int = 64 * MiB  # GFS's chunk size
     heartbeat_interval: float = 3.0    # HDFS: every 3 s
@@ -61,6 +64,9 @@ class ChunkserverConfig:
     host: str = "127.0.0.1"
     port: int = 0
     addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": no TLS
+    tls_key: str = ""                  # its private key
+    tls_ca: str = ""                   # the CA its peers' certificates are checked against
     rack: str = "/default-rack"        # placement spreads replicas over racks
     heartbeat_interval: float = 3.0
     report_interval: float = 60.0      # full chunk report; heartbeats carry the deltas
@@ -86,6 +92,9 @@ class CoordConfig:
     host: str = "127.0.0.1"
     port: int = 0                      # must match this replica's entry in `peers`
     addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": no TLS
+    tls_key: str = ""                  # its private key
+    tls_ca: str = ""                   # the CA its peers' certificates are checked against
     tick: float = 0.05                 # seconds per Raft tick
     election_ticks: int = 8            # 0.4 to 0.8 s before a silent leader is replaced
     heartbeat_ticks: int = 2
@@ -124,6 +133,9 @@ class SchedulerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": no TLS
+    tls_key: str = ""                  # its private key
+    tls_ca: str = ""                   # the CA its peers' certificates are checked against
     worker_dead_after: float = 10.0    # Hadoop waits 10 min; a laptop cluster wants less
     speculative_slowdown: float = 1.5  # a backup once a task runs 1.5x its peers' median
     speculative_min_seconds: float = 2.0  # ... and at least this long
@@ -149,6 +161,9 @@ class WorkerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": no TLS
+    tls_key: str = ""                  # its private key
+    tls_ca: str = ""                   # the CA its peers' certificates are checked against
     slots: int = 0                     # concurrent tasks; 0: this machine's cores
     chunkserver: str = ""              # host:port of the chunkserver beside it (locality)
     heartbeat_interval: float = 0.5    # also sent at once when a task ends

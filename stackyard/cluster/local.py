@@ -49,6 +49,7 @@ class Settings:
     checkpoint_log_bytes: int = 16 * MiB
     racks: int = 0                    # 0: no racks; N: chunkserver i on /rack(i mod N)
     host: str = "127.0.0.1"
+    tls: bool = False                 # a cluster CA, a certificate per daemon, TLS everywhere
 
     def validate(self) -> Settings:
         if self.chunkservers < 1:
@@ -200,6 +201,18 @@ class LocalCluster:
         if new != conf:
             dump(new.validate(), path)
 
+    def _tls(self, name: str) -> dict:
+        """The TLS settings of daemon NAME's config: its certificate, issued by
+        the cluster CA under HOME/tls (made the first time), or none."""
+        if not self.settings.tls:
+            return {}
+        from stackyard.cluster import tls
+        directory = self.home.root / "tls"
+        ca = tls.make_ca(directory)
+        host = self.settings.host
+        cert, key = tls.issue(directory, name, [host, "localhost", "127.0.0.1"])
+        return {"tls_cert": str(cert), "tls_key": str(key), "tls_ca": str(ca)}
+
     def _write_configs(self, ports: Ports) -> list[dict]:
         s, h = self.settings, self.home
         daemons = []
@@ -208,6 +221,7 @@ class LocalCluster:
                 data_dir=str(h.data("master")), secret_file=str(h.secret_file), host=s.host,
                 port=ports.take(), addr_file=str(h.addr_file("master")),
                 default_replication=s.replication, default_chunk_size=s.chunk_size,
+                **self._tls("master"),
                 heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
                 lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
             ).validate(), h.conf("master"))
@@ -223,7 +237,7 @@ class LocalCluster:
                     host=s.host, port=ports.take(), addr_file=str(h.addr_file(name)),
                     rack=f"/rack{(i - 1) % s.racks + 1}" if s.racks else "/default-rack",
                     heartbeat_interval=s.heartbeat_interval, report_interval=s.report_interval,
-                    scan_interval=s.scan_interval,
+                    scan_interval=s.scan_interval, **self._tls(name),
                 ).validate(), h.conf(name))
             daemons.append({"name": name, "role": "chunkserver"})
         names = [f"coord-{i}" for i in range(1, s.coords + 1)]
@@ -235,7 +249,8 @@ class LocalCluster:
                                  node_id=n, peers=peers, host=s.host, port=coord_ports[n],
                                  addr_file=str(h.addr_file(n)),
                                  snapshot_entries=s.coord_snapshot_entries,
-                                 cache_lease=s.coord_cache_lease).validate(), h.conf(n))
+                                 cache_lease=s.coord_cache_lease,
+                                 **self._tls(n)).validate(), h.conf(n))
         daemons += [{"name": n, "role": "coord"} for n in names]
         if s.workers:
             if not h.conf("scheduler").exists():
@@ -243,7 +258,8 @@ class LocalCluster:
                     data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
                     host=s.host, port=ports.take(), addr_file=str(h.addr_file("scheduler")),
                     worker_dead_after=s.worker_dead_after, app_lease=s.app_lease,
-                    speculative_min_seconds=s.speculative_min_seconds).validate(),
+                    speculative_min_seconds=s.speculative_min_seconds,
+                    **self._tls("scheduler")).validate(),
                     h.conf("scheduler"))
             daemons.append({"name": "scheduler", "role": "scheduler"})
             sched = _read_toml(h.conf("scheduler"))
@@ -260,7 +276,8 @@ class LocalCluster:
                         master=master, secret_file=str(h.secret_file), name=name, host=s.host,
                         addr_file=str(h.addr_file(name)), slots=s.worker_slots or share,
                         block_memory=s.worker_block_memory,
-                        chunkserver=f"{cs['host']}:{cs['port']}").validate(), h.conf(name))
+                        chunkserver=f"{cs['host']}:{cs['port']}",
+                        **self._tls(name)).validate(), h.conf(name))
                 daemons.append({"name": name, "role": "worker"})
         return daemons
 

@@ -38,7 +38,7 @@ class TaskContext:
         self.user = task.get("user") or None
         self.dir = Path(directory)
         self.counters: dict[str, int] = {}
-        self.secret = Secret.load(task["secret_file"])
+        self.secret = Secret.load(task["secret_file"], task.get("ca_file"))
         self.pool = HttpPool(self.secret, timeout=120)
         self.split = None          # a map task's input split, set by the program
         self.output = b""          # what the task returns to the driver (a result task's value)

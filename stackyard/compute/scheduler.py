@@ -35,6 +35,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from stackyard.cluster.config import SchedulerConfig
+from stackyard.cluster.tls import server_context
 from stackyard.compute.sched_core import RUNNING, SchedulerCore
 from stackyard.net.auth import Secret
 from stackyard.net.server import make_app, rpc, serve
@@ -47,7 +48,7 @@ KEEP_FINISHED = 200        # finished jobs remembered for status pages
 class SchedulerDaemon:
     def __init__(self, cfg: SchedulerConfig):
         self.cfg = cfg
-        self.secret = Secret.load(cfg.secret_file)
+        self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.core = SchedulerCore(dead_after=cfg.worker_dead_after,
                                   speculative_slowdown=cfg.speculative_slowdown,
                                   speculative_min_seconds=cfg.speculative_min_seconds,
@@ -240,4 +241,5 @@ class SchedulerDaemon:
         async def started(_address: str) -> None:
             asyncio.create_task(self.tick_loop())
 
-        await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+        await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
+                        tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))

@@ -32,6 +32,7 @@ from aiohttp import web
 
 from stackyard import errors
 from stackyard.cluster.config import WorkerConfig
+from stackyard.cluster.tls import server_context
 from stackyard.compute import runner
 from stackyard.compute.blocks import BlockStore
 from stackyard.net.aio import AioClient
@@ -64,7 +65,7 @@ def safe_id(value: str, what: str) -> str:
 class WorkerDaemon:
     def __init__(self, cfg: WorkerConfig):
         self.cfg = cfg
-        self.secret = Secret.load(cfg.secret_file)
+        self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.slots = cfg.slots or os.cpu_count() or 1
         self.root = Path(cfg.data_dir) / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -167,6 +168,7 @@ class WorkerDaemon:
         (adir / "task.msgpack").write_bytes(msgpack.packb({
             **a, "master": self.cfg.master, "scheduler": self.cfg.scheduler,
             "secret_file": str(Path(self.cfg.secret_file).resolve()),
+            "ca_file": self.secret.ca_file,
             "chunkserver": self.cfg.chunkserver, "worker": self.name,
             "worker_address": self.address, "payload": str(payload)}))
         proc = self.forks.Process(target=runner.run_attempt, args=(str(adir),),
@@ -283,7 +285,8 @@ class WorkerDaemon:
             asyncio.create_task(self.heartbeat_loop())
 
         try:
-            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
+                        tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))
         finally:
             for aid in list(self.procs):
                 self.kill(aid)

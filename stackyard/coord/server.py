@@ -25,6 +25,7 @@ from aiohttp import web
 
 from stackyard import errors
 from stackyard.cluster.config import CoordConfig
+from stackyard.cluster.tls import server_context
 from stackyard.coord import tree as t
 from stackyard.coord.raft import RaftNode, Role
 from stackyard.coord.raft_log import RaftLog
@@ -57,7 +58,7 @@ FIRES = {                          # watch kind -> the events that fire it
 class CoordServer:
     def __init__(self, cfg: CoordConfig):
         self.cfg = cfg
-        self.secret = Secret.load(cfg.secret_file)
+        self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.peers = cfg.peer_map()
         self.raftlog = RaftLog(cfg.data_dir)
         self.node = RaftNode(cfg.node_id, self.peers, self.raftlog.load(),
@@ -515,7 +516,8 @@ class CoordServer:
             asyncio.create_task(self.tick_loop())
 
         try:
-            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
+                        tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))
         finally:
             await self.client.close()
             self.raftlog.close()

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from stackyard import errors
 from stackyard.cluster.config import BLOCK, ChunkserverConfig
+from stackyard.cluster.tls import server_context
 from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
 from stackyard.dfs.webhdfs import OWN_AUTH
 from stackyard.dfs.webhdfs_data import WebHdfsData
@@ -43,7 +44,7 @@ PIECE = 1 << 20
 class Chunkserver:
     def __init__(self, cfg: ChunkserverConfig):
         self.cfg = cfg
-        self.secret = Secret.load(cfg.secret_file)
+        self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.store = ChunkStore(cfg.data_dir)
         self.server_id = self._server_id(Path(cfg.data_dir))
         self.peers = AioClient(self.secret)
@@ -334,7 +335,8 @@ class Chunkserver:
             asyncio.create_task(self.scan_loop())
 
         try:
-            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
+                        tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))
         finally:
             await self.peers.close()
 

@@ -9,6 +9,7 @@ import logging
 from aiohttp import web
 
 from stackyard.cluster.config import MasterConfig
+from stackyard.cluster.tls import server_context
 from stackyard.dfs.master import Master
 from stackyard.dfs.webhdfs import OWN_AUTH, WebHdfsMaster
 from stackyard.net.auth import Secret
@@ -21,7 +22,7 @@ log = logging.getLogger("stackyard.master")
 class MasterDaemon:
     def __init__(self, cfg: MasterConfig):
         self.cfg = cfg
-        self.master = Master(cfg, Secret.load(cfg.secret_file))
+        self.master = Master(cfg, Secret.load(cfg.secret_file, cfg.tls_ca))
         self.app = make_app(self.master.secret, own_auth=OWN_AUTH)
         for name in dir(self.master):
             if name.startswith("rpc_"):
@@ -81,6 +82,7 @@ class MasterDaemon:
             asyncio.create_task(self.tick_loop())
 
         try:
-            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started)
+            await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
+                        tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))
         finally:
             self.master.close()

@@ -358,7 +358,8 @@ class WebHdfsMaster:
         params = {"op": op, **params, "namenoderpcaddress": request.host,
                   "delegation": self.secret.delegation_token(user, REDIRECT_TOKEN_LIFETIME,
                                                              kind=REDIRECT_TOKEN)}
-        location = f"http://{address}/webhdfs/v1{quote(path)}?{urlencode(params)}"
+        location = (f"{self.secret.scheme}://{address}/webhdfs/v1{quote(path)}?"
+                    f"{urlencode(params)}")
         if boolean(q.get("noredirect"), "noredirect"):
             return web.Response(text=json.dumps({"Location": location}),
                                 content_type="application/json")

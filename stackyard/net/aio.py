@@ -23,8 +23,10 @@ class AioClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self.timeout,
-                                                  auto_decompress=False)
+            tls = self.secret.client_tls()
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, auto_decompress=False,
+                connector=aiohttp.TCPConnector(ssl=tls) if tls is not None else None)
         return self._session
 
     def url_and_headers(self, address: str, method: str, path: str, query: dict | None,
@@ -33,7 +35,7 @@ class AioClient:
         would check the signature against a different string), and the
         signature for ADDRESS over BODY (a body_digest, or STREAMED)."""
         path_qs = path + ("?" + urlencode(query) if query else "")
-        return (URL(f"http://{address}{path_qs}", encoded=True),
+        return (URL(f"{self.secret.scheme}://{address}{path_qs}", encoded=True),
                 {"Authorization": self.secret.sign(method, path_qs, address, body, sender)})
 
     async def call(self, address: str, name: str, /, **args) -> object:

@@ -83,14 +83,18 @@ def _clean(field: str, what: str) -> str:
 
 
 class Secret:
-    """The shared key. Its repr never shows the key."""
+    """The shared key, and the certificate authority a cluster that runs TLS
+    is trusted by (CA_FILE; found as tls/ca.pem beside the secret file when
+    not named). Its repr never shows the key."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_key", "ca_file", "_tls")
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes, ca_file: str | None = None):
         if len(key) < 16:
             raise ValueError("secret: must be at least 16 bytes")
         self._key = key
+        self.ca_file = ca_file or None
+        self._tls = None
 
     def __repr__(self) -> str:
         return "Secret(<hidden>)"
@@ -100,13 +104,31 @@ class Secret:
         return cls(secrets.token_hex(32).encode())
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Secret:
+    def load(cls, path: str | os.PathLike, ca_file: str | None = None) -> Secret:
         p = Path(path)
         try:
             key = p.read_bytes().strip()
         except FileNotFoundError:
             raise FileNotFoundError(2, "cluster secret file not found", str(p)) from None
-        return cls(key)
+        if not ca_file and (p.parent / "tls" / "ca.pem").exists():
+            ca_file = str(p.parent / "tls" / "ca.pem")
+        if ca_file and not os.path.exists(ca_file):
+            raise FileNotFoundError(2, "cluster CA certificate not found", str(ca_file))
+        return cls(key, ca_file)
+
+    @property
+    def scheme(self) -> str:
+        """How this cluster's daemons are reached: "https" when it runs TLS."""
+        return "https" if self.ca_file else "http"
+
+    def client_tls(self):
+        """The ssl context that verifies the cluster's daemons, or None."""
+        if self.ca_file and self._tls is None:
+            import ssl
+            ctx = ssl.create_default_context(cafile=self.ca_file)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._tls = ctx
+        return self._tls
 
     def save(self, path: str | os.PathLike) -> None:
         p = Path(path)

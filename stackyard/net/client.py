@@ -46,7 +46,10 @@ class HttpPool:
         if conn is not None:
             return conn, True
         host, _, port = address.rpartition(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=self.timeout)
+        tls = self.secret.client_tls()
+        conn = (http.client.HTTPSConnection(host, int(port), timeout=self.timeout, context=tls)
+                if tls is not None else
+                http.client.HTTPConnection(host, int(port), timeout=self.timeout))
         conns[address] = conn
         return conn, False
 

@@ -214,13 +214,16 @@ async def stream_file(request: web.Request, f, length: int,
 
 
 async def serve(app: web.Application, host: str, port: int, addr_file: str | None,
-                on_started: Callable[[str], Awaitable[None]] | None = None) -> None:
-    """Serve APP until SIGTERM / SIGINT. Writes "host:port" to ADDR_FILE once bound."""
+                on_started: Callable[[str], Awaitable[None]] | None = None,
+                tls=None) -> None:
+    """Serve APP until SIGTERM / SIGINT, over TLS with the ssl context TLS if
+    given. Writes "host:port" to ADDR_FILE once bound."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            keepalive_timeout=KEEPALIVE)
     await runner.setup()
     guard = app.get("guard")
-    site = AdmittedSite(runner, host, port, guard.admission if guard else Admission())
+    site = AdmittedSite(runner, host, port, guard.admission if guard else Admission(),
+                        ssl_context=tls)
     await site.start()
     bound = runner.addresses[0]
     address = f"{bound[0]}:{bound[1]}"
