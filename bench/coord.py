@@ -247,7 +247,19 @@ def bench_zookeeper(seconds: float, root: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0, help="per throughput measurement")
+    ap.add_argument("--yard-only", action="store_true",
+                    help="measure the Stackyard cell alone (to compare two versions of it)")
     args = ap.parse_args()
+    if args.yard_only:
+        root = Path(tempfile.mkdtemp(prefix="yard-coord-bench-"))
+        try:
+            yard = bench_yard(args.seconds, root / "yard")
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print(f"\nCoordination, a 3-replica Stackyard cell on 127.0.0.1, {os.cpu_count()} cores")
+        for key, value in yard.items():
+            print(f"  {key:<26} {value:>10.1f}")
+        return
     if not Path(ZK_JAR).exists():
         sys.exit("bench/coord.py: ZooKeeper is not installed (apt-get install zookeeper)")
     root = Path(tempfile.mkdtemp(prefix="yard-coord-bench-"))

@@ -120,8 +120,11 @@ class Guard:
     def _check_signed(self, request: web.Request, signed: Signed) -> str | None:
         if not self.is_me(signed.target):
             return f"the request was signed for {signed.target}, not for this daemon"
-        if signed.body == STREAMED and not request.path.startswith(self.streamed or ("\0",)):
+        streamed_path = bool(self.streamed) and request.path.startswith(self.streamed)
+        if signed.body == STREAMED and not streamed_path:
             return f"{request.path} takes no streamed body"
+        if streamed_path and signed.body not in (STREAMED, NO_BODY):
+            return f"{request.path} checks its body as it streams: sign it as {STREAMED!r}"
         if signed.body == NO_BODY and request.body_exists:
             return "the request has a body its signature does not cover"
         try:

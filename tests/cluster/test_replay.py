@@ -104,3 +104,15 @@ def test_a_pipeline_write_goes_only_where_the_master_placed_it(cluster, secret):
         reply = resp.read()
         assert resp.status == 401 and b"not in the pipeline the master placed" in reply
     assert fs.pool.call(placed[0], "info")["server_id"]     # still up and serving
+
+
+def test_a_captured_submit_cannot_carry_another_payload(make_cluster):
+    c = make_cluster(chunkservers=1, replication=1, workers=1)
+    secret = Secret.load(c.home.secret_file)
+    sched = next(d["address"] for d in c.home.read_state()["daemons"] if d["role"] == "scheduler")
+    harmless = msgpack.packb({"spec": {"name": "harmless"}, "payload": b"\x80\x05N."})
+    header = secret.sign("POST", "/rpc/submit", sched, body_digest(harmless))
+    evil = msgpack.packb({"spec": {"name": "evil"}, "payload": b"cos\nsystem\n(S'id'\ntR."})
+    status, body = send(sched, "POST", "/rpc/submit", evil, header)
+    assert status == 401 and b"not the one that was signed" in body
+    assert c.client.engine.jobs() == []

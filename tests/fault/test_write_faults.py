@@ -107,7 +107,7 @@ def test_writer_dead_between_ack_and_commit_is_rolled_back(make_cluster):
         resp = fs.pool.request(members[0]["address"], "POST", "/chunk/write", {{
             "handle": plan["handle"], "version": plan["version"], "offset": plan["offset"],
             "length": len(data), "crc": crc32c.crc32c(data), "token": plan["token"],
-            "next": ",".join(m["address"] for m in members[1:])}}, body=data)
+            "next": ",".join(m["address"] for m in members[1:])}}, body=data, streamed=True)
         print(resp.read().decode(), flush=True)
         os.kill(os.getpid(), 9)
     """)
