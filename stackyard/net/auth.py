@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import math
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -76,8 +77,11 @@ class Signed:
     sender: str
 
 
+_SPACE = re.compile(r"\s")
+
+
 def _clean(field: str, what: str) -> str:
-    if not field or any(c.isspace() for c in field):
+    if not field or _SPACE.search(field):
         raise ValueError(f"{what}: must be non-empty without spaces, got {field!r}")
     return field
 
@@ -87,7 +91,7 @@ class Secret:
     is trusted by (CA_FILE; found as tls/ca.pem beside the secret file when
     not named). Its repr never shows the key."""
 
-    __slots__ = ("_key", "ca_file", "_tls")
+    __slots__ = ("_key", "ca_file", "_tls", "_hmac")
 
     def __init__(self, key: bytes, ca_file: str | None = None):
         if len(key) < 16:
@@ -95,9 +99,13 @@ class Secret:
         self._key = key
         self.ca_file = ca_file or None
         self._tls = None
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)   # keyed once, copied per use
 
     def __repr__(self) -> str:
         return "Secret(<hidden>)"
+
+    def __reduce__(self):
+        return Secret, (self._key, self.ca_file)     # the keyed HMAC and ssl context are rebuilt
 
     @classmethod
     def generate(cls) -> Secret:
@@ -139,7 +147,9 @@ class Secret:
         os.chmod(p, 0o600)
 
     def mac(self, message: str) -> str:
-        return hmac.new(self._key, message.encode(), hashlib.sha256).hexdigest()
+        h = self._hmac.copy()
+        h.update(message.encode())
+        return h.hexdigest()
 
     def matches(self, candidate: bytes) -> bool:
         return hmac.compare_digest(self._key, candidate)
