@@ -17,7 +17,10 @@ def up(home: str | None, given: dict) -> int:
     cluster = LocalCluster.with_flags(h, given)
     state = cluster.up()
     console = Console()
-    if before is not None:
+    if state.get("added"):
+        console.print(f"[green]Added {', '.join(state['added'])} to the running cluster under "
+                      f"{h.root}.[/]")
+    elif before is not None:
         grown = [f"{name} {getattr(before, name)} -> {getattr(cluster.settings, name)}"
                  for name in ("chunkservers", "workers", "replication", "chunk_size")
                  if getattr(before, name) != getattr(cluster.settings, name)]

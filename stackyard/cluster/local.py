@@ -286,8 +286,7 @@ class LocalCluster:
     def up(self, timeout: float = 60.0) -> dict:
         state = self.home.read_state()
         if state and any(process.alive(d["pid"], d["config"]) for d in state["daemons"]):
-            raise RuntimeError(f"a cluster is already running under {self.home.root} "
-                               "(`yard cluster down` stops it)")
+            return self._grow(state, timeout)
         daemons = self._configure()
         state = {"home": str(self.home.root), "daemons": daemons, "workers": self.settings.workers,
                  "master": ""}
@@ -302,6 +301,39 @@ class LocalCluster:
         except BaseException:
             self.down()
             raise
+        return state
+
+    def _grow(self, state: dict, timeout: float) -> dict:
+        """Add the chunkservers and workers SETTINGS asks for to the running
+        cluster of STATE, as HDFS adds DataNodes: the running daemons stay."""
+        saved = saved_settings(self.home)
+        if saved == self.settings:
+            raise RuntimeError(f"a cluster is already running under {self.home.root} "
+                               "(`yard cluster down` stops it)")
+        for name in MASTER_DEFAULTS:
+            if getattr(saved, name) != getattr(self.settings, name):
+                flag = "--" + name.replace("_", "-")
+                raise RuntimeError(f"{flag}: the master reads its defaults when it starts; "
+                                   "run `yard cluster down` first, then `yard cluster up "
+                                   f"{flag} ...`")
+        running = {d["name"]: d for d in state["daemons"]
+                   if process.alive(d["pid"], d["config"])}
+        daemons = self._configure()
+        state["daemons"] = [running.get(d["name"], d) for d in daemons]
+        state["workers"] = self.settings.workers
+        self.home.write_state(state)
+        added = [d for d in state["daemons"] if d["name"] not in running]
+        try:
+            for d in added:
+                self.start(d, state)
+            self.wait_live(self.settings.chunkservers, timeout)
+            if self.settings.workers:
+                self.wait_workers(self.settings.workers, timeout)
+        except BaseException:
+            for d in added:
+                process.stop(d["pid"], d["config"])
+            raise
+        state["added"] = [d["name"] for d in added]
         return state
 
     def start(self, d: dict, state: dict | None = None) -> dict:

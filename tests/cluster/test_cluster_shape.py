@@ -116,3 +116,19 @@ def test_shape_changes_refused_in_the_api_too(tmp_path):
     with pytest.raises(ShapeError, match="never removes one"):
         LocalCluster(h, Settings(chunkservers=2, coords=0, workers=0))
     assert LocalCluster(h).settings.coords == 0
+
+
+def test_a_running_cluster_grows_without_a_restart(home):
+    code, _, err = yard(home, "cluster", "up", "--chunkservers", "1", "--coords", "0",
+                        "--workers", "0", "--replication", "1", *FAST)
+    assert code == 0, err
+    master = LocalCluster(Home.at(home)).daemon("master")["pid"]
+    code, out, err = yard(home, "cluster", "up", "--chunkservers", "2", "--workers", "1")
+    assert code == 0, err
+    assert "Added chunkserver-2" in out and "worker-1" in out
+    assert running(home) == {"master": 1, "chunkserver": 2, "scheduler": 1, "worker": 1}
+    assert LocalCluster(Home.at(home)).daemon("master")["pid"] == master   # never restarted
+    code, _, err = yard(home, "cluster", "up", "--replication", "2")
+    assert code == 1 and "run `yard cluster down` first" in err
+    code, _, err = yard(home, "cluster", "up")
+    assert code == 1 and "already running" in err
