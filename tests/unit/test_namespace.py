@@ -115,3 +115,24 @@ def test_checkpoint_plus_replay_equals_live_state(tmp_path_factory, op_list, cut
         rec.pop("tx")
         rebuilt.apply(ops.decode(rec))
     assert rebuilt.dump() == live.dump()
+
+
+def test_a_master_starts_past_a_record_it_cannot_apply_and_names_it(tmp_path):
+    """A record written before today's bounds (here a mkdir 1,001 levels deep)
+    is skipped on replay and named, never a crash or a loop."""
+    from stackyard.cluster.config import MasterConfig
+    from stackyard.dfs import ops
+    from stackyard.dfs.master import Master
+    from stackyard.net.auth import Secret
+    from stackyard.storage.oplog import OpLog
+    log = OpLog(tmp_path)
+    log.recover()
+    log.append(ops.encode(ops.Mkdir("/ok", "root", "g", 0o755, 1.0, True)))
+    log.append(ops.encode(ops.Mkdir("/d" * 1001, "root", "g", 0o755, 1.0, True)))
+    log.append(ops.encode(ops.Mkdir("/after", "root", "g", 0o755, 1.0, True)))
+    log.close()
+    m = Master(MasterConfig(str(tmp_path), "unused"), Secret(b"k" * 32))
+    assert m.ns.lookup("/ok") and m.ns.lookup("/after")
+    assert len(m.skipped) == 1 and m.skipped[0].startswith("op log record 2 (Mkdir /d/d")
+    assert "deeper than 1000" in m.skipped[0]
+    m.log.close()
