@@ -17,6 +17,8 @@ import posixpath
 import secrets
 import time
 
+import msgpack
+
 from stackyard.cluster.config import MasterConfig
 from stackyard.dfs import ops, placement
 from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
@@ -77,9 +79,14 @@ class Master:
     # -- helpers ------------------------------------------------------------------
 
     def mutate(self, op: ops.Op):
+        record = ops.encode(op)
+        try:                # an op that cannot be logged must not change the namespace
+            msgpack.packb(record)
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise ValueError(f"{type(op).__name__}: an argument is out of range ({exc})") from None
         result = self.ns.apply(op)
         try:
-            self.log.append(ops.encode(op))
+            self.log.append(record)
         except OSError as exc:
             log.critical("cannot write the op log (%s): stopping so that no state is lost", exc)
             os._exit(70)
@@ -308,6 +315,10 @@ class Master:
         node = self.ns.get(path)
         if a.get("owner") and not c.is_super:
             raise fs_error("EACCES", path, f"Permission denied: non-super user {c.user} cannot change owner")
+        group = a.get("group")
+        if group and not c.is_super and group not in c.groups:   # HDFS: only to one's own groups
+            raise fs_error("EACCES", path, f"Permission denied: user {c.user} does not belong "
+                           f"to {group}")
         check_owner(c, node, path)
         self.mutate(ops.SetOwner(path, a.get("owner") or "", a.get("group") or ""))
         return True

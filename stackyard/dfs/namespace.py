@@ -94,6 +94,12 @@ def normalize(path: str) -> str:
     return "/" + "/".join(parts)
 
 
+def check_mode(mode) -> int:
+    if type(mode) is not int or not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode: must be an octal mode like 755, got {str(mode)[:30]}")
+    return mode
+
+
 def check_replication(replication) -> int:
     if type(replication) is not int or not 1 <= replication <= MAX_REPLICATION:
         raise ValueError(f"replication: must be 1..{MAX_REPLICATION}, got {replication}")
@@ -176,6 +182,7 @@ class Namespace:
         return handler(op)
 
     def _Mkdir(self, op: ops.Mkdir) -> bool:
+        check_mode(op.mode)
         path = normalize(op.path)
         parts = _parts(path)
         node, depth = self.root, 0          # one walk down: linear in the depth
@@ -200,6 +207,8 @@ class Namespace:
         return True
 
     def _Create(self, op: ops.Create) -> Inode:
+        check_mode(op.mode)
+        check_replication(op.replication)
         parent, name = self._parent_of(op.path)
         old = parent.children.get(name)
         if old is not None:
@@ -300,8 +309,7 @@ class Namespace:
         return files
 
     def _SetPermission(self, op: ops.SetPermission) -> Inode:
-        if not 0 <= op.mode <= 0o7777:
-            raise ValueError(f"mode: must be an octal mode like 755, got {op.mode:o}")
+        check_mode(op.mode)
         node = self.get(op.path)
         node.mode = op.mode
         return node

@@ -37,7 +37,10 @@ from stackyard.dfs.tokens import TokenStore
 from stackyard.net.auth import REDIRECT_TOKEN, USER_TOKEN, Delegation, Secret
 
 OWN_AUTH = ("/webhdfs/",)          # these routes check tokens themselves (identify)
-REDIRECT_TOKEN_LIFETIME = 3600.0   # covers a long upload through one redirect
+# a chunkserver checks a redirect token once, as the data request starts, so
+# it need only outlive the client's hop; a short life also bounds how long a
+# redirect outlives the cancellation of the token it was issued for
+REDIRECT_TOKEN_LIFETIME = 300.0
 TOKEN_LIFETIME = 24 * 3600.0       # Hadoop's delegation-token renew interval
 
 
@@ -224,11 +227,13 @@ class WebHdfsMaster:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
-            user, tok = identify(self.secret, request, self.master.superuser, self.tokens)
+            # only people's tokens here: a redirect token is for the chunkserver it names
+            user, tok = identify(self.secret, request, self.master.superuser, self.tokens,
+                                 kinds=(USER_TOKEN,))
             op = request.query.get("op", "").upper()
             path = request_path(request)
             if (request.method, op) in self.DATA_OPS:
-                return self.redirect(request, op, path, user)
+                return self.redirect(request, op, path, user, tok)
             handler = self.meta.get((request.method, op))
             if handler is None:
                 raise no_such_op(request.method, op)
@@ -275,6 +280,8 @@ class WebHdfsMaster:
 
     def _named_token(self, q, who) -> Delegation:
         tok, reason = self.secret.parse_delegation_token(q.get("token") or "")
+        if reason is None and tok.kind != USER_TOKEN:
+            reason = "only a delegation token can be renewed or cancelled, not a redirect's"
         if reason:
             raise ValueError(f'Invalid value for webhdfs parameter "token": {reason}')
         if who["user"] not in (tok.user, self.master.superuser) and who["token"] is not None:
@@ -334,7 +341,8 @@ class WebHdfsMaster:
 
     # data: checked here, done by a chunkserver
 
-    def redirect(self, request: web.Request, op: str, path: str, user: str) -> web.Response:
+    def redirect(self, request: web.Request, op: str, path: str, user: str,
+                 tok: Delegation | None = None) -> web.Response:
         who = {"user": user, "groups": unix_groups(user)}
         q = request.query
         if op == "CREATE":
@@ -356,8 +364,9 @@ class WebHdfsMaster:
         params = {k: v for k, v in q.items() if k not in ("delegation", "user.name", "op",
                                                           "noredirect")}
         params = {"op": op, **params, "namenoderpcaddress": request.host,
-                  "delegation": self.secret.delegation_token(user, REDIRECT_TOKEN_LIFETIME,
-                                                             kind=REDIRECT_TOKEN)}
+                  "delegation": self.secret.delegation_token(
+                      user, REDIRECT_TOKEN_LIFETIME, kind=REDIRECT_TOKEN,
+                      issued=tok.issued if tok is not None else None)}
         location = (f"{self.secret.scheme}://{address}/webhdfs/v1{quote(path)}?"
                     f"{urlencode(params)}")
         if boolean(q.get("noredirect"), "noredirect"):

@@ -7,8 +7,10 @@ idle or half-sent connection is closed after KEEPALIVE seconds. What aiohttp
 does not bound is how many such connections may be open at once: a peer
 could open thousands and hold each for that long. `AdmittedSite` counts the
 connections that have not proved they hold the secret (the Guard strikes a
-connection off once a request on it authenticates) and closes any new one
-beyond `MAX_UNTRUSTED`.
+connection off once a request on it authenticates, and closes it after a
+refusal) and, beyond `MAX_UNTRUSTED`, closes the oldest of them: a real
+client authenticates within milliseconds of connecting, so a flood of
+connections that never do pushes out only its own.
 """
 
 from __future__ import annotations
@@ -29,21 +31,23 @@ class Admission:
 
     def __init__(self, limit: int = MAX_UNTRUSTED):
         self.limit = limit
-        self.untrusted: set[asyncio.BaseTransport] = set()
-        self.refused = 0
+        self.untrusted: dict[asyncio.BaseTransport, None] = {}    # oldest first
+        self.evicted = 0
 
     def opened(self, transport: asyncio.BaseTransport) -> bool:
-        if len(self.untrusted) >= self.limit:
-            self.refused += 1
-            return False
-        self.untrusted.add(transport)
+        while len(self.untrusted) >= self.limit:
+            oldest = next(iter(self.untrusted))
+            del self.untrusted[oldest]
+            self.evicted += 1
+            oldest.abort()
+        self.untrusted[transport] = None
         return True
 
     def trusted(self, transport: asyncio.BaseTransport | None) -> None:
-        self.untrusted.discard(transport)
+        self.untrusted.pop(transport, None)
 
     def closed(self, transport: asyncio.BaseTransport | None) -> None:
-        self.untrusted.discard(transport)
+        self.untrusted.pop(transport, None)
 
 
 class _Counted(asyncio.Protocol):

@@ -87,7 +87,11 @@ class HttpPool:
 
     def call(self, address: str, name: str, /, **args) -> object:
         """One msgpack RPC; raises the daemon's error as its exception class."""
-        resp = self.request(address, "POST", f"/rpc/{name}", body=msgpack.packb(args),
+        try:
+            packed = msgpack.packb(args)
+        except (OverflowError, TypeError) as exc:       # a caller's argument, not the wire
+            raise ValueError(f"{name}: an argument cannot be sent ({exc})") from None
+        resp = self.request(address, "POST", f"/rpc/{name}", body=packed,
                             headers={"Content-Type": MSGPACK})
         try:
             data = resp.read()

@@ -96,14 +96,26 @@ class Guard:
             reason = "the secret as a password opens pages only; sign requests that act"
         if reason is None and signed is not None:
             reason = self._check_signed(request, signed)
+        if reason is None and signed is not None and signed.body not in (STREAMED, NO_BODY):
+            refusal = await self._check_body(request, signed)
+            if refusal is not None:
+                return refusal
+        if reason is None and signed is not None:
+            # the nonce is spent only by a request that passed every other check,
+            # so a forged body cannot use up the genuine request's nonce
+            reason = self._first_use(signed)
         if reason is not None:
             return _refuse(request, errors.AuthError(f"authentication failed: {reason}"))
         self.admission.trusted(request.transport)
-        if signed is None or signed.body in (STREAMED, NO_BODY):
-            return None
+        if signed is not None:
+            request["yard.sender"] = signed.sender
+        return None
+
+    async def _check_body(self, request: web.Request, signed: Signed) -> web.Response | None:
         length = request.content_length
         if length is None:
-            return web.Response(status=411, text="411 a signed body needs a Content-Length\n")
+            return _closing(web.Response(status=411,
+                                         text="411 a signed body needs a Content-Length\n"))
         if length > self.limit(request.path):
             return _refuse(request, errors.RequestTooLarge(
                 f"request body of {length} bytes exceeds this path's limit of "
@@ -112,7 +124,7 @@ class Guard:
             async with asyncio.timeout(BODY_TIMEOUT):      # no task per request, as wait_for
                 body = await request.read()
         except TimeoutError:
-            return web.Response(status=408, text="408 the body did not arrive in time\n")
+            return _closing(web.Response(status=408, text="408 the body did not arrive in time\n"))
         if body_digest(body) != signed.body:
             return _refuse(request, errors.AuthError(
                 "authentication failed: the body is not the one that was signed"))
@@ -128,22 +140,30 @@ class Guard:
             return f"{request.path} checks its body as it streams: sign it as {STREAMED!r}"
         if signed.body == NO_BODY and request.body_exists:
             return "the request has a body its signature does not cover"
+        return None
+
+    def _first_use(self, signed: Signed) -> str | None:
         try:
             if not self.nonces.first_use(signed.nonce, signed.ts, time.time()):
                 return "replayed request (its nonce was used before)"
         except ReplayWindowFull as exc:
             return str(exc)
-        request["yard.sender"] = signed.sender
         return None
+
+
+def _closing(resp: web.Response) -> web.Response:
+    """RESP, after which the connection closes: a refused caller keeps nothing open."""
+    resp.force_close()
+    return resp
 
 
 def _refuse(request: web.Request, exc: BaseException) -> web.Response:
     if request.path.startswith(("/rpc/", "/chunk/", "/raft/", "/block", "/shuffle")):
-        return error_response(exc)
+        return _closing(error_response(exc))
     status = _STATUS.get(errors.to_wire(exc)["error"], 400)
-    return web.Response(status=status, text=f"{status} {exc}\n",
-                        headers={"WWW-Authenticate": 'Basic realm="stackyard"'}
-                        if status == 401 else None)
+    return _closing(web.Response(status=status, text=f"{status} {exc}\n",
+                                 headers={"WWW-Authenticate": 'Basic realm="stackyard"'}
+                                 if status == 401 else None))
 
 
 def guard_middleware(guard: Guard):
@@ -174,6 +194,7 @@ def rpc(handler: Callable[[dict], Awaitable[object] | object]):
             result = handler(args)
             if asyncio.iscoroutine(result):
                 result = await result
+            body = msgpack.packb(result)
         except (OSError, ValueError, errors.StackyardError, PermissionError) as exc:
             return error_response(exc)
         except KeyError as exc:
@@ -184,7 +205,7 @@ def rpc(handler: Callable[[dict], Awaitable[object] | object]):
         except Exception as exc:  # a bug: keep the daemon up, tell the caller
             log.exception("rpc %s failed", request.path)
             return error_response(errors.RemoteError(f"{type(exc).__name__}: {exc}"))
-        return web.Response(body=msgpack.packb(result), content_type=MSGPACK)
+        return web.Response(body=body, content_type=MSGPACK)
 
     return route
 

@@ -103,3 +103,20 @@ def test_replication_is_bounded_everywhere(bounded):
     r = c.yard("dfs", "-setrep", "100000", "/rep")
     assert r.returncode == 1 and b"1..512" in r.stderr and b"Traceback" not in r.stderr
     assert c.fs.stat("/rep")["replication"] == 3
+
+
+def test_a_mode_or_size_out_of_range_changes_nothing(bounded):
+    """A mode that cannot be logged once made a directory in memory alone,
+    lost at the next restart with everything written under it."""
+    c = bounded
+    for mode in ("7" * 30, "77777"):
+        r = webhdfs(c, "/modes/x", "MKDIRS", permission=mode)
+        assert r.status_code == 400 and ("mode" in r.text or "out of range" in r.text), r.text
+    assert not c.fs.exists("/modes/x")
+    assert c.fs.ls("/") is not None
+    r = requests.put(f"http://{c.master}/webhdfs/v1/modes/big", timeout=60, data=b"x",
+                     params={"op": "CREATE", "replication": str(10**23), "delegation":
+                             Secret.load(c.home.secret_file).delegation_token(
+                                 getpass.getuser(), 600)})
+    assert r.status_code == 400, r.text
+    assert not c.fs.exists("/modes/big")

@@ -115,3 +115,12 @@ def test_listing_needs_read_and_execute(users):
     a.call("chmod", path=f"{root}/noexec", mode=0o744)       # others: read, no execute
     r = web(users, "bob", "GET", f"{root}/noexec", "LISTSTATUS")
     assert denied(r) and "EXECUTE" in r.text
+
+
+def test_a_group_is_given_only_to_one_of_ones_own(users, cluster):
+    b, root = users["fs"]["bob"], users["root"]
+    with b.open(f"{root}/bobs", "wb") as f:
+        f.write(b"b")
+    r = web(users, "bob", "PUT", f"{root}/bobs", "SETOWNER", group="alice")
+    assert denied(r) and "does not belong" in r.text
+    assert cluster.fs.stat(f"{root}/bobs")["group"] != "alice"

@@ -116,3 +116,12 @@ def test_a_captured_submit_cannot_carry_another_payload(make_cluster):
     status, body = send(sched, "POST", "/rpc/submit", evil, header)
     assert status == 401 and b"not the one that was signed" in body
     assert c.client.engine.jobs() == []
+
+
+def test_a_forged_body_does_not_spend_the_genuine_requests_nonce(cluster, secret):
+    genuine = mkdir_body("/replay/genuine")
+    header = secret.sign("POST", "/rpc/mkdir", cluster.master, body_digest(genuine))
+    status, _ = send(cluster.master, "POST", "/rpc/mkdir", mkdir_body("/evil2", "root"), header)
+    assert status == 401
+    assert send(cluster.master, "POST", "/rpc/mkdir", genuine, header)[0] == 200
+    assert cluster.fs.exists("/replay/genuine") and not cluster.fs.exists("/evil2")

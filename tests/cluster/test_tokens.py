@@ -79,3 +79,22 @@ def test_renewing_a_malformed_token_says_so(cluster, bad):
     mine = secret.delegation_token(getpass.getuser(), 3600)
     r = api(cluster, "RENEWDELEGATIONTOKEN", "PUT", delegation=mine, token=bad)
     assert r.status_code == 400 and "token" in r.text
+
+
+def test_a_redirect_token_extends_nothing_and_opens_nothing_at_the_master(cluster):
+    """The master's short redirect tokens keep their parent's issue date and
+    work only at the chunkserver they name."""
+    secret = Secret.load(cluster.home.secret_file)
+    old = secret.delegation_token(getpass.getuser(), 3600,         # good for 2 more minutes
+                                  issued=int(time.time() - TOKEN_MAX_LIFETIME + 120))
+    r = api(cluster, "CREATE", "PUT", path="/tok-nonexistent", noredirect="true", delegation=old)
+    from urllib.parse import parse_qs, urlparse
+    redirect = parse_qs(urlparse(r.json()["Location"]).query)["delegation"][0]
+    assert secret.parse_delegation_token(redirect)[0].max_date == \
+        secret.parse_delegation_token(old)[0].max_date
+    for op, method, extra in (("LISTSTATUS", "GET", {}), ("GETDELEGATIONTOKEN", "GET", {}),
+                              ("RENEWDELEGATIONTOKEN", "PUT", {"token": redirect})):
+        r = api(cluster, op, method, delegation=redirect, **extra)
+        assert r.status_code == 401, (op, r.text)
+    r = api(cluster, "RENEWDELEGATIONTOKEN", "PUT", delegation=old, token=redirect)
+    assert r.status_code == 400 and "redirect" in r.text
