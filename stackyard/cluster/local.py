@@ -291,17 +291,21 @@ class LocalCluster:
         state = {"home": str(self.home.root), "daemons": daemons, "workers": self.settings.workers,
                  "master": ""}
         try:
-            for d in daemons:
-                self.start(d, state)
-            self.wait_live(self.settings.chunkservers, timeout)
-            if self.settings.workers:
-                self.wait_workers(self.settings.workers, timeout)
-            if self.settings.coords:
-                self.wait_coord_leader(timeout)
+            self._start_all(daemons, state, timeout)
         except BaseException:
             self.down()
             raise
         return state
+
+    def _start_all(self, daemons: list[dict], state: dict, timeout: float) -> None:
+        """Start DAEMONS, then wait until the cluster of SETTINGS is whole."""
+        for d in daemons:
+            self.start(d, state)
+        self.wait_live(self.settings.chunkservers, timeout)
+        if self.settings.workers:
+            self.wait_workers(self.settings.workers, timeout)
+        if any(d["role"] == "coord" for d in daemons):
+            self.wait_coord_leader(timeout)
 
     def _grow(self, state: dict, timeout: float) -> dict:
         """Add the chunkservers and workers SETTINGS asks for to the running
@@ -324,11 +328,7 @@ class LocalCluster:
         self.home.write_state(state)
         added = [d for d in state["daemons"] if d["name"] not in running]
         try:
-            for d in added:
-                self.start(d, state)
-            self.wait_live(self.settings.chunkservers, timeout)
-            if self.settings.workers:
-                self.wait_workers(self.settings.workers, timeout)
+            self._start_all(added, state, timeout)
         except BaseException:
             for d in added:
                 process.stop(d["pid"], d["config"])
