@@ -149,9 +149,7 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
         if not isinstance(secret, Secret):
             secret = _secret_from(secret)
         if tls_ca is not None:
-            if not os.path.exists(tls_ca):
-                raise FileNotFoundError(2, "cluster CA certificate not found", str(tls_ca))
-            secret = Secret(secret._key, str(tls_ca))
+            secret = secret.with_ca(tls_ca)
         return Client(master, secret, user)
     h = Home.at(home)
     addr = running_master(h)

@@ -175,10 +175,7 @@ class RaftNode:
         if m.term > self.term:
             if isinstance(m, VoteRequest) and self._in_lease():
                 return self._take()             # a leader is alive: no election now
-            if isinstance(m, VoteRequest | VoteResponse) and m.prevote and (
-                    isinstance(m, VoteRequest) or m.granted):
-                pass                            # a pre-vote changes nobody's term
-            else:
+            if not _names_a_future_term(m):
                 leader = m.src if isinstance(m, Append | InstallSnapshot) else None
                 self._become_follower(m.term, leader)
         elif m.term < self.term:
@@ -395,3 +392,10 @@ class RaftNode:
             r.committed.extend(self._slice(self.applied + 1, self.commit - self.applied))
             self.applied = self.commit
         return r
+
+
+def _names_a_future_term(m: Message) -> bool:
+    """A pre-vote, or a pre-vote granted, carries the term an election would
+    have, not one anybody is in: it changes nobody's term."""
+    return (isinstance(m, VoteRequest) and m.prevote) or (
+        isinstance(m, VoteResponse) and m.prevote and m.granted)

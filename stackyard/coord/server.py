@@ -447,11 +447,9 @@ class CoordServer:
         return names
 
     async def open_session(self, a: dict) -> dict:
-        timeout = a.get("timeout", 10.0)
-        if type(timeout) not in (int, float) or not math.isfinite(timeout):
-            raise Malformed(f"timeout: expected a number of seconds, got {timeout!r}")
         # as ZooKeeper, a timeout outside the cell's bounds is brought within them
-        timeout = min(max(float(timeout), MIN_SESSION_TIMEOUT), self.cfg.max_session_timeout)
+        timeout = _seconds(a, "timeout", self.cfg.max_session_timeout,
+                           least=MIN_SESSION_TIMEOUT, default=10.0)
         # a retried open_session is answered with the first attempt's session
         session = await self._propose(t.OpenSession(secrets.randbits(62) + 1, timeout,
                                                     bool(a.get("cache"))), a)
@@ -529,9 +527,10 @@ def _resolve(fut: asyncio.Future, value) -> bool:
     return True
 
 
-def _seconds(a: dict, key: str, most: float) -> float:
-    """A's KEY as a wait of 0..MOST seconds; BadArguments if it is not a number."""
-    v = a.get(key, 0)
+def _seconds(a: dict, key: str, most: float, least: float = 0.0,
+             default: float = 0.0) -> float:
+    """A's KEY as LEAST..MOST seconds; Malformed if it is not a finite number."""
+    v = a.get(key, default)
     if type(v) not in (int, float) or not math.isfinite(v):
         raise Malformed(f"{key}: expected a number of seconds, got {str(v)[:40]!r}")
-    return min(max(float(v), 0.0), most)
+    return min(max(float(v), least), most)

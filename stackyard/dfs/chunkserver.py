@@ -115,7 +115,8 @@ class Chunkserver:
         got, running = 0, 0
         try:
             while True:        # a body that stops half-way is cut off, not waited for
-                piece = await asyncio.wait_for(request.content.read(PIECE), BODY_TIMEOUT)
+                async with asyncio.timeout(BODY_TIMEOUT):
+                    piece = await request.content.read(PIECE)
                 if not piece:
                     break
                 session.write(piece)

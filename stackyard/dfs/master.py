@@ -35,6 +35,7 @@ from stackyard.dfs.permissions import (
     check_sticky,
     check_subtree,
     rwx,
+    walk_checked,
 )
 from stackyard.errors import SafeModeError, fs_error
 from stackyard.net.auth import Secret
@@ -328,10 +329,8 @@ class Master:
         c = self.caller(a)
         path = normalize(a["path"])
         check(self.ns, c, path, 0)
-        node = self.ns.get(path)
-        check_subtree(self.ns, c, node, READ | EXECUTE)
         files, dirs = [], 0
-        for n in self.ns.walk(node):
+        for n in walk_checked(self.ns, c, self.ns.get(path), READ | EXECUTE):
             if n.is_dir:
                 dirs += 1
             else:

@@ -79,21 +79,28 @@ def check_sticky(caller: Caller, node: Inode, path: str) -> None:
             or caller.user in (node.owner, parent.owner)):
         return
     raise fs_error("EACCES", path,
-                   f"Permission denied by sticky bit: user={caller.user}, path=\"{path}\":"
-                   f"{node.owner}:{node.group}:{'d' if node.is_dir else '-'}{_rwx(node.mode)}, "
-                   f"parent=\"{posixpath.dirname(path)}\":{parent.owner}:{parent.group}:"
-                   f"d{_rwx(parent.mode)}")
+                   f"Permission denied by sticky bit: user={caller.user}, "
+                   f"path={_inode(path, node)}, parent={_inode(posixpath.dirname(path), parent)}")
+
+
+def walk_checked(ns: Namespace, caller: Caller, node: Inode, want: int,
+                 ignore_empty: bool = False):
+    """NODE's subtree, parents first, raising Permission denied at the first
+    directory without WANT; with IGNORE_EMPTY, empty directories need
+    nothing (HDFS's delete)."""
+    for n in ns.walk(node):
+        if (n.is_dir and not caller.is_super and not (ignore_empty and not n.children)
+                and not caller.allowed(n, want)):
+            raise _denied(caller, ns.path_of(n), n, _NAMES.get(want, "ACCESS"))
+        yield n
 
 
 def check_subtree(ns: Namespace, caller: Caller, node: Inode, want: int,
                   ignore_empty: bool = False) -> None:
-    """WANT on every directory in NODE's subtree (NODE included); with
-    IGNORE_EMPTY, empty directories need nothing (HDFS's delete)."""
-    if caller.is_super:
-        return
-    for n in ns.walk(node):
-        if n.is_dir and not (ignore_empty and not n.children) and not caller.allowed(n, want):
-            raise _denied(caller, ns.path_of(n), n, _NAMES.get(want, "ACCESS"))
+    """WANT on every directory in NODE's subtree (NODE included)."""
+    if not caller.is_super:
+        for _ in walk_checked(ns, caller, node, want, ignore_empty):
+            pass
 
 
 def check_owner(caller: Caller, node: Inode, path: str) -> None:
@@ -102,10 +109,14 @@ def check_owner(caller: Caller, node: Inode, path: str) -> None:
 
 
 def _denied(caller: Caller, path: str, node: Inode, access: str) -> OSError:
-    kind = "d" if node.is_dir else "-"
     return fs_error("EACCES", path,
                     f"Permission denied: user={caller.user}, access={access}, "
-                    f"inode=\"{path}\":{node.owner}:{node.group}:{kind}{_rwx(node.mode)}")
+                    f"inode={_inode(path, node)}")
+
+
+def _inode(path: str, node: Inode) -> str:
+    """HDFS's picture of an inode in a refusal: "path":owner:group:drwxr-xr-x."""
+    return f"\"{path}\":{node.owner}:{node.group}:{'d' if node.is_dir else '-'}{_rwx(node.mode)}"
 
 
 def _rwx(mode: int) -> str:

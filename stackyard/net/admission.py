@@ -34,19 +34,16 @@ class Admission:
         self.untrusted: dict[asyncio.BaseTransport, None] = {}    # oldest first
         self.evicted = 0
 
-    def opened(self, transport: asyncio.BaseTransport) -> bool:
+    def opened(self, transport: asyncio.BaseTransport) -> None:
         while len(self.untrusted) >= self.limit:
             oldest = next(iter(self.untrusted))
             del self.untrusted[oldest]
             self.evicted += 1
             oldest.abort()
         self.untrusted[transport] = None
-        return True
 
-    def trusted(self, transport: asyncio.BaseTransport | None) -> None:
-        self.untrusted.pop(transport, None)
-
-    def closed(self, transport: asyncio.BaseTransport | None) -> None:
+    def forget(self, transport: asyncio.BaseTransport | None) -> None:
+        """TRANSPORT authenticated, or closed: it no longer counts."""
         self.untrusted.pop(transport, None)
 
 
@@ -55,24 +52,18 @@ class _Counted(asyncio.Protocol):
 
     def __init__(self, inner: asyncio.Protocol, admission: Admission):
         self.inner, self.admission, self.transport = inner, admission, None
-        self.admitted = False
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.admitted = self.admission.opened(transport)
-        if not self.admitted:
-            transport.abort()
-            return
+        self.admission.opened(transport)
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc) -> None:
-        if self.admitted:
-            self.admission.closed(self.transport)
-            self.inner.connection_lost(exc)
+        self.admission.forget(self.transport)
+        self.inner.connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.admitted:
-            self.inner.data_received(data)
+        self.inner.data_received(data)
 
     def eof_received(self):
         return self.inner.eof_received()

@@ -120,9 +120,13 @@ class Secret:
             raise FileNotFoundError(2, "cluster secret file not found", str(p)) from None
         if not ca_file and (p.parent / "tls" / "ca.pem").exists():
             ca_file = str(p.parent / "tls" / "ca.pem")
-        if ca_file and not os.path.exists(ca_file):
+        return cls(key).with_ca(ca_file) if ca_file else cls(key)
+
+    def with_ca(self, ca_file: str | os.PathLike) -> Secret:
+        """This secret for a cluster whose daemons' certificates CA_FILE signs."""
+        if not os.path.exists(ca_file):
             raise FileNotFoundError(2, "cluster CA certificate not found", str(ca_file))
-        return cls(key, ca_file)
+        return Secret(self._key, str(ca_file))
 
     @property
     def scheme(self) -> str:

@@ -46,7 +46,7 @@ class Guard:
     before, over the very body that came (Yard signatures, net/auth.py); or
     the secret itself as Basic or Bearer auth, for people's pages and
     Prometheus (GET only). Bodies are bounded: BODY_LIMIT bytes, or
-    LIMITS[path prefix]; STREAMED path prefixes take a body their handler
+    LIMITS[path prefix] (read whole, then hashed); STREAMED path prefixes take a body their handler
     checks as it streams. OWN_AUTH prefixes authenticate in their own
     protocol's way (WebHDFS)."""
 
@@ -96,17 +96,17 @@ class Guard:
             reason = "the secret as a password opens pages only; sign requests that act"
         if reason is None and signed is not None:
             reason = self._check_signed(request, signed)
-        if reason is None and signed is not None and signed.body not in (STREAMED, NO_BODY):
-            refusal = await self._check_body(request, signed)
-            if refusal is not None:
-                return refusal
-        if reason is None and signed is not None:
-            # the nonce is spent only by a request that passed every other check,
-            # so a forged body cannot use up the genuine request's nonce
-            reason = self._first_use(signed)
+            if reason is None and signed.body not in (STREAMED, NO_BODY):
+                refusal = await self._check_body(request, signed)
+                if refusal is not None:
+                    return refusal
+            if reason is None:
+                # spent only by a request that passed every other check, so a
+                # forged body cannot use up the genuine request's nonce
+                reason = self._first_use(signed)
         if reason is not None:
             return _refuse(request, errors.AuthError(f"authentication failed: {reason}"))
-        self.admission.trusted(request.transport)
+        self.admission.forget(request.transport)
         if signed is not None:
             request["yard.sender"] = signed.sender
         return None
@@ -172,7 +172,7 @@ def guard_middleware(guard: Guard):
         if guard.own_auth and request.path.startswith(guard.own_auth):
             resp = await handler(request)
             if resp.status not in (401, 403):     # its protocol's own check passed
-                guard.admission.trusted(request.transport)
+                guard.admission.forget(request.transport)
             return resp
         refusal = await guard.admit(request)
         if refusal is not None:

@@ -98,3 +98,19 @@ def test_a_redirect_token_extends_nothing_and_opens_nothing_at_the_master(cluste
         assert r.status_code == 401, (op, r.text)
     r = api(cluster, "RENEWDELEGATIONTOKEN", "PUT", delegation=old, token=redirect)
     assert r.status_code == 400 and "redirect" in r.text
+
+
+@pytest.mark.parametrize("op", ["RENEWDELEGATIONTOKEN", "CANCELDELEGATIONTOKEN"])
+def test_renew_and_cancel_refuse_strangers_and_oversized_input(cluster, op):
+    secret = Secret.load(cluster.home.secret_file)
+    mine = secret.delegation_token(getpass.getuser(), 3600)
+    r = api(cluster, op, "PUT", token=mine)                                # no credentials
+    assert r.status_code == 401
+    stranger = Secret(b"not-the-cluster-secret-at-all").delegation_token(getpass.getuser(), 60)
+    r = api(cluster, op, "PUT", delegation=stranger, token=mine)           # another cluster's
+    assert r.status_code == 401 and "invalid delegation token" in r.text
+    r = api(cluster, op, "PUT", delegation=mine, token=stranger)           # not ours to renew
+    assert r.status_code == 400 and "invalid delegation token" in r.text
+    r = api(cluster, op, "PUT", delegation=mine, token="x" * 20_000)       # oversized
+    assert 400 <= r.status_code < 500
+    assert api(cluster, "LISTSTATUS", delegation=mine).status_code == 200  # and it serves on
