@@ -141,12 +141,14 @@ class SchedulerConfig:
     speculative_min_seconds: float = 2.0  # ... and at least this long
     app_lease: float = 60.0            # a dataset driver silent this long: its cache is dropped
     locality_wait: float = 1.0         # a task waits this long for a slot near its data (Spark: 3 s)
+    task_group_seconds: float = 0.5    # quick tasks ride together, an attempt taking about this; 0: never
 
     def validate(self) -> SchedulerConfig:
         _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds",
                   "app_lease")
-        if self.locality_wait < 0:
-            raise ValueError(f"locality_wait: must be 0 or more seconds, got {self.locality_wait}")
+        for name in ("locality_wait", "task_group_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be 0 or more seconds, got {getattr(self, name)}")
         _port(self)
         return self
 

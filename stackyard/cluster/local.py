@@ -38,6 +38,7 @@ class Settings:
     worker_block_memory: int = 1 << 30   # cached partitions each worker holds in memory
     worker_dead_after: float = 10.0
     app_lease: float = 60.0
+    task_group_seconds: float = 0.5   # quick tasks ride together in attempts of about this; 0: never
     speculative_min_seconds: float = 2.0
     chunk_size: int = 64 * MiB
     replication: int = 3
@@ -258,6 +259,7 @@ class LocalCluster:
                     data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
                     host=s.host, port=ports.take(), addr_file=str(h.addr_file("scheduler")),
                     worker_dead_after=s.worker_dead_after, app_lease=s.app_lease,
+                    task_group_seconds=s.task_group_seconds,
                     speculative_min_seconds=s.speculative_min_seconds,
                     **self._tls("scheduler")).validate(),
                     h.conf("scheduler"))

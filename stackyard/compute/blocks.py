@@ -34,6 +34,26 @@ class BlockStore:
         self.disk_used = 0
         self.dropped = 0
         self.lock = threading.Lock()
+        # what was stored and forgotten since the scheduler was last told
+        self.added: set[str] = set()
+        self.removed: set[str] = set()
+
+    def _stored(self, bid: str) -> None:
+        self.removed.discard(bid)
+        self.added.add(bid)
+
+    def _gone(self, bid: str) -> None:
+        if bid in self.added:
+            self.added.discard(bid)
+        else:
+            self.removed.add(bid)
+
+    def changes(self) -> tuple[list[str], list[str]]:
+        """(stored, forgotten) since the last call."""
+        with self.lock:
+            out = sorted(self.added), sorted(self.removed)
+            self.added, self.removed = set(), set()
+            return out
 
     def _path(self, bid: str) -> Path:
         return self.dir / bid.replace("/", "__")
@@ -45,6 +65,7 @@ class BlockStore:
             self._forget(bid)
             if level == "disk" or (level == "memory_and_disk" and len(data) > self.limit):
                 self._to_disk(bid, data)
+                self._stored(bid)
                 return
             if len(data) > self.limit:
                 self.dropped += 1          # too big to cache: recomputed when needed
@@ -52,6 +73,7 @@ class BlockStore:
             self._make_room(len(data))
             self.memory[bid] = (level, data)
             self.memory_used += len(data)
+            self._stored(bid)
 
     def _make_room(self, size: int) -> None:
         while self.memory and self.memory_used + size > self.limit:
@@ -61,6 +83,7 @@ class BlockStore:
                 self._to_disk(old, data)
             else:
                 self.dropped += 1
+                self._gone(old)
 
     def _to_disk(self, bid: str, data: bytes) -> None:
         tmp = self._path(bid).with_suffix(".tmp")
@@ -68,6 +91,15 @@ class BlockStore:
         os.replace(tmp, self._path(bid))
         self.on_disk[bid] = len(data)
         self.disk_used += len(data)
+
+    def get_memory(self, bid: str) -> bytes | None:
+        """BID if it is held in memory (no disk read: the event loop may ask)."""
+        with self.lock:
+            held = self.memory.get(bid)
+            if held is None:
+                return None
+            self.memory.move_to_end(bid)
+            return held[1]
 
     def get(self, bid: str) -> bytes | None:
         with self.lock:
@@ -90,6 +122,8 @@ class BlockStore:
         if size is not None:
             self.disk_used -= size
             self._path(bid).unlink(missing_ok=True)
+        if held is not None or size is not None:
+            self._gone(bid)
 
     def drop(self, prefix: str) -> None:
         """Forget every block whose id starts with PREFIX (unpersist, an ended app)."""
@@ -98,7 +132,9 @@ class BlockStore:
                 self._forget(bid)
 
     def ids(self) -> list[str]:
+        """Every block held (and the changes so far count as told)."""
         with self.lock:
+            self.added, self.removed = set(), set()
             return [*self.memory, *self.on_disk]
 
     def describe(self) -> str:

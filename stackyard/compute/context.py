@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import posixpath
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+import struct
 from pathlib import Path
 
+import msgpack
+
 from stackyard import errors
-from stackyard.compute.shuffle import MapOutputBuffer, merge_segments
+from stackyard.compute.fetch import MISSING, U64, FetchFailed, ShuffleReader
+from stackyard.compute.shuffle import MapOutputBuffer, empty_bitmap, merge_segments
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
 
-FETCHERS = 4          # parallel copies per reducer (Hadoop's parallelcopies is 5)
-
-
-class FetchFailed(Exception):
-    """A map output could not be fetched: the scheduler re-runs that map task."""
-
-    def __init__(self, stage: int, task: int, why: str):
-        super().__init__(f"could not fetch the output of task {task} of stage {stage}: {why}")
-        self.stage, self.task = stage, task
+__all__ = ["CommitDenied", "FetchFailed", "TaskContext"]
+PUT_BATCH = 16 << 20      # bytes of partitions to cache sent to the worker at once
 
 
 class CommitDenied(Exception):
@@ -30,9 +26,14 @@ class CommitDenied(Exception):
 
 
 class TaskContext:
+    """One attempt's view. An attempt runs one task, or a group of a stage's
+    quick tasks one after another (TASKS); `begin` moves it to the next, and
+    a map stage's group writes one output for all of them."""
+
     def __init__(self, task: dict, directory: Path):
         self.info = task
         self.job, self.stage, self.task = task["job"], task["stage"], task["task"]
+        self.tasks: list[int] = list(task.get("tasks") or [self.task])
         self.attempt, self.number = task["attempt"], task["number"]
         self.partitions, self.parents = task["partitions"], task["parents"]
         self.user = task.get("user") or None
@@ -42,7 +43,17 @@ class TaskContext:
         self.pool = HttpPool(self.secret, timeout=120)
         self.split = None          # a map task's input split, set by the program
         self.output = b""          # what the task returns to the driver (a result task's value)
+        self.map_out: MapOutputBuffer | None = None
+        self.reader = ShuffleReader(self.pool, task["scheduler"], task.get("worker", ""),
+                                    self.dir.parent.parent, self.dir / "in", self.counters)
+        self._got: dict[str, bytes] = {}          # prefetched cached partitions
+        self._puts: dict[str, tuple[str, bytes]] = {}   # partitions to cache, not yet sent
+        self._put_bytes = 0
         self._fs = None
+
+    def begin(self, index: int) -> None:
+        """The attempt now runs task INDEX of its group."""
+        self.task, self.split, self.output = index, None, b""
 
     @property
     def fs(self):
@@ -58,85 +69,114 @@ class TaskContext:
         self.counters[name] = self.counters.get(name, 0) + n
 
     def map_output(self, partitioner, combiner, limit: int) -> MapOutputBuffer:
-        return MapOutputBuffer(self.dir, self.partitions, partitioner, limit, combiner,
-                               self.counters)
+        """The attempt's map-output buffer (one for every task of a group);
+        finish_map_output() writes it."""
+        if self.map_out is None:
+            self.map_out = MapOutputBuffer(self.dir, self.partitions, partitioner, limit,
+                                           combiner, self.counters)
+        return self.map_out
+
+    def finish_map_output(self) -> dict:
+        """Write the map output, if the attempt made one; what the scheduler
+        is told about it (its empty partitions, its size)."""
+        if self.map_out is None:
+            return {}
+        _, index = self.map_out.close()
+        return {"empty": empty_bitmap(index), "size": sum(n for _, n in index)}
+
+    def prefetch(self, partition_sets: dict[tuple[str, int], set[int]]) -> None:
+        """Fetch, in as few requests as can be, the shuffle partitions the
+        attempt's tasks will read: {(job, stage): partitions}."""
+        for (job, sid), parts in partition_sets.items():
+            self.reader.prefetch(job, sid, sorted(parts))
 
     def shuffle_input(self, partition: int, stages: list[int] | None = None,
                       job: str | None = None):
         """The records of PARTITION from every task of the parent STAGES (default:
         all of them) of this job (or of an earlier JOB), sorted by key."""
-        return merge_segments(self.fetch(partition, stages, job))
-
-    def fetch(self, partition: int, stages: list[int] | None = None,
-              job: str | None = None) -> list[Path]:
-        indir = self.dir / "in"
-        indir.mkdir(exist_ok=True)
         job = job or self.job
-        wanted = []
+        sources = []
         for sid in self.parents if stages is None else stages:
-            where = self.pool.call(self.info["scheduler"], "map_outputs", job=job, stage=sid)
-            for t in range(where["tasks"]):
-                out = where["outputs"][t]
-                if out is None or not out["address"]:
-                    raise FetchFailed(sid, t, "its output is being recomputed")
-                wanted.append((sid, t, out))
-        with ThreadPoolExecutor(FETCHERS) as ex:
-            paths = list(ex.map(lambda w: self._fetch_one(job, partition, indir, *w), wanted))
-        return paths
-
-    def _fetch_one(self, job: str, partition: int, indir: Path, sid: int, t: int,
-                   out: dict) -> Path:
-        path = indir / f"{job}_s{sid}_t{t}.seg"
-        query = {"job": job, "attempt": out["attempt"], "partition": partition}
-        try:
-            resp = self.pool.request(out["address"], "GET", "/shuffle", query)
-            if resp.status != 200:
-                body = resp.read()
-                raise errors.RemoteError(f"HTTP {resp.status}: {body[:200]!r}")
-            n = 0
-            with open(path, "wb") as f:
-                while piece := resp.read(1 << 20):
-                    f.write(piece)
-                    n += len(piece)
-            expected = int(resp.headers.get("Content-Length", n))
-            if n != expected:
-                raise errors.ClusterUnavailable(f"got {n} of {expected} bytes")
-        except (errors.StackyardError, OSError, ValueError) as exc:
-            self.pool.drop(out["address"])
-            raise FetchFailed(sid, t, f"{out['worker']} ({out['address']}): {exc}") from None
-        self.incr("shuffle_bytes", n)
-        return path
+            sources += self.reader.sources(job, sid, partition)
+        return merge_segments(sources)
 
     # -- cached partitions (the worker's block store) ---------------------------------
+
+    def prefetch_blocks(self, wanted: dict[str, list[str]]) -> None:
+        """Fetch the cached partitions WANTED ({id: addresses of the workers
+        holding it}) in one request per worker, this worker's own first."""
+        own = self.info["worker_address"]
+        by_worker: dict[str, list[str]] = {}
+        for bid, where in wanted.items():
+            if bid not in self._got:
+                by_worker.setdefault(own if own in where or not where else where[0],
+                                     []).append(bid)
+        for address, ids in by_worker.items():
+            got = self._get_blocks(address, ids)
+            self._got.update(got)
+            self.incr("cache_hits" if address == own else "cache_remote_hits", len(got))
+
+    def _get_blocks(self, address: str, ids: list[str]) -> dict[str, bytes]:
+        """The blocks IDS that ADDRESS holds; {} when it cannot be reached."""
+        out: dict[str, bytes] = {}
+        try:
+            resp = self.pool.request(address, "POST", "/blocks/get", body=msgpack.packb(ids))
+            if resp.status != 200:
+                resp.read()
+                return out
+            for bid in ids:
+                (n,) = U64.unpack(resp.read(8))
+                if n != MISSING:
+                    data = resp.read(n)
+                    if len(data) != n:
+                        raise EOFError("the answer ended early")
+                    out[bid] = data
+            resp.read()
+        except (errors.StackyardError, OSError, EOFError, struct.error):
+            self.pool.drop(address)
+        return out
 
     def get_block(self, bid: str, where: list[str] = ()) -> bytes | None:
         """Block BID from this worker, else from one of the worker addresses
         WHERE; None when nobody has it (it must be recomputed)."""
-        for address in [self.info["worker_address"], *where]:
-            try:
-                resp = self.pool.request(address, "GET", "/block", {"id": bid})
-                data = resp.read()
-            except (errors.StackyardError, OSError):
-                continue
-            if resp.status == 200:
-                self.incr("cache_hits" if address == self.info["worker_address"]
-                          else "cache_remote_hits")
+        data = self._got.pop(bid, None)
+        if data is None:
+            data = self._puts.get(bid, (None, None))[1]
+        if data is not None:
+            return data
+        own = self.info["worker_address"]
+        for address in dict.fromkeys([own, *where]):
+            data = self._get_blocks(address, [bid]).get(bid)
+            if data is not None:
+                self.incr("cache_hits" if address == own else "cache_remote_hits")
                 return data
         self.incr("cache_misses")
         return None
 
     def put_block(self, bid: str, data: bytes, level: str) -> None:
-        """Cache BID on this worker; losing it only costs a recomputation."""
+        """Cache BID on this worker; losing it only costs a recomputation. Puts
+        go out together, when enough are held and when the attempt ends."""
+        self._puts[bid] = (level, data)
+        self._put_bytes += len(data)
+        if self._put_bytes >= PUT_BATCH:
+            self.flush_blocks()
+
+    def flush_blocks(self) -> None:
+        if not self._puts:
+            return
+        items = [[bid, level, data] for bid, (level, data) in self._puts.items()]
+        self._puts, self._put_bytes = {}, 0
         try:
-            resp = self.pool.request(self.info["worker_address"], "PUT", "/block",
-                                     {"id": bid, "level": level}, body=data)
+            resp = self.pool.request(self.info["worker_address"], "POST", "/blocks/put",
+                                     body=msgpack.packb(items))
             resp.read()
         except (errors.StackyardError, OSError):
-            pass
+            self.pool.drop(self.info["worker_address"])
 
     def commit(self) -> bool:
         """May this attempt publish its output? Only one attempt of a task may."""
-        return bool(self.pool.call(self.info["scheduler"], "commit", attempt=self.attempt))
+        return bool(self.pool.call(self.info["scheduler"], "commit", attempt=self.attempt,
+                                   task=self.task))
 
     def publish(self, output: str, name: str, write, replication: int | None = None) -> None:
         """Write OUTPUT/NAME as Hadoop's FileOutputCommitter does: WRITE(file)
@@ -145,7 +185,7 @@ class TaskContext:
         A reader never sees a half-written file; a speculative pair never
         both publish."""
         fs = self.fs
-        tmpdir = posixpath.join(output, "_temporary", self.attempt)
+        tmpdir = posixpath.join(output, "_temporary", f"{self.attempt}_{self.task}")
         tmp = posixpath.join(tmpdir, name)
         with fs.open(tmp, "wb", replication=replication) as f:
             write(f)

@@ -1,10 +1,13 @@
 """One task attempt, in its own process: `python -m stackyard.compute.runner DIR`.
 
 Reads DIR/task.msgpack (written by the worker), unpickles the job's program
-from the payload, runs `program.run_task(ctx)` and writes DIR/result.msgpack:
-{"state": "succeeded" | "failed", "counters", "output" (bytes the task returns
-to the driver), "error" (the user's traceback),
-"fetch_failed": [stage, task] when a map output could not be fetched}.
+from the payload, runs `program.run_task(ctx)` for each task of the attempt
+(one, or a group of a stage's quick tasks; `program.prefetch(ctx)` first, if
+the program has it, so that a group's shuffle reads go out together) and
+writes DIR/result.msgpack: {"state": "succeeded" | "failed", "counters",
+"outputs" (bytes each task returns to the driver), "empty" and "size" (of a
+map output), "error" (the user's traceback), "fetch_failed": [stage, task]
+when a map output could not be fetched}.
 """
 
 from __future__ import annotations
@@ -44,8 +47,17 @@ def main(adir: str) -> int:
         import cloudpickle
         with open(task["payload"], "rb") as f:
             program = cloudpickle.load(f)
-        program.run_task(ctx)
-        result = {"state": "succeeded", "counters": ctx.counters, "output": ctx.output}
+        prefetch = getattr(program, "prefetch", None)
+        if prefetch is not None:
+            prefetch(ctx)
+        outputs = []
+        for index in ctx.tasks:
+            ctx.begin(index)
+            program.run_task(ctx)
+            outputs.append(ctx.output)
+        ctx.flush_blocks()
+        result = {"state": "succeeded", "counters": ctx.counters, "outputs": outputs,
+                  **ctx.finish_map_output()}
     except CommitDenied as exc:     # another attempt of the task commits: not a failure
         result = {"state": "failed", "killed": True, "error": str(exc), "counters": ctx.counters}
     except FetchFailed as exc:

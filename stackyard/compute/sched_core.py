@@ -19,21 +19,40 @@ What it does, as the MapReduce paper and Hadoop's JobTracker do:
   and the other is killed (speculative execution).
 - A result task asks before committing its output; one attempt per task is
   allowed to, so a speculative pair never both write.
+Beyond them:
+- Tiny tasks ride together. Once a stage's finished tasks show that a task
+  costs far less than starting a process, one attempt runs a group of its
+  pending tasks, sized to take about `group_seconds` (and never so large
+  that the stage's last slots idle). A map group writes one output for all
+  of its tasks, so a worker's outputs, and the segments reducers read,
+  grow with the groups, not with the maps (Spark's shuffle consolidation
+  and adaptive coalescing of small partitions, decided here from measured
+  task times). A group that fails is split: its tasks run alone after it.
+- Applications share the slots fairly: a free slot goes to the pool (a
+  dataset application, or a job of its own) running the fewest attempts,
+  first come first served within a pool (Spark's FAIR scheduler pools).
+- A job whose application's driver stops renewing its lease is cancelled
+  and its attempts killed, as Spark's jobs die with their driver.
 The job's code and records are opaque bytes to this class.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import statistics
 from dataclasses import dataclass, field
 
 PENDING, RUNNING, SUCCEEDED, FAILED, KILLED = "pending", "running", "succeeded", "failed", "killed"
+MAX_GROUP = 1000               # tasks one attempt may run
+DRIVER_GONE = ("cancelled: its application's driver went away (it stopped renewing its "
+               "lease, or stopped)")
 
 
-@dataclass
+@dataclass(eq=False)
 class Attempt:
     id: str
-    task: Task
+    tasks: list[Task]
     number: int
     worker: str
     started: float
@@ -43,10 +62,29 @@ class Attempt:
     finished: float = 0.0
     error: str = ""
     counters: dict = field(default_factory=dict)
-    output: bytes = b""                # what the task returns to the driver (opaque)
+    outputs: list[bytes] = field(default_factory=list)   # per task, returned to the driver
+    empty: bytes = b""                 # map output: bitmap of its empty partitions
+    size: int = 0                      # map output: bytes
+
+    @property
+    def task(self) -> Task:
+        return self.tasks[0]
+
+    def output_of(self, task: Task) -> bytes:
+        for t, out in zip(self.tasks, self.outputs, strict=False):
+            if t is task:
+                return out
+        return b""
+
+    def has_data(self, partition: int) -> bool:
+        """Does this map output hold anything for PARTITION?"""
+        if not self.empty:
+            return True
+        byte = partition >> 3
+        return byte >= len(self.empty) or not self.empty[byte] >> (partition & 7) & 1
 
 
-@dataclass
+@dataclass(eq=False)
 class Task:
     stage: Stage
     index: int
@@ -57,13 +95,14 @@ class Task:
     winner: Attempt | None = None
     committer: str = ""                # the attempt allowed to commit its output
     pending_since: float = 0.0
+    solo: bool = False                 # runs alone (a group it was in failed)
 
     @property
     def running(self) -> list[Attempt]:
         return [a for a in self.attempts if a.state == RUNNING]
 
 
-@dataclass
+@dataclass(eq=False)
 class Stage:
     job: Job
     id: int
@@ -71,16 +110,23 @@ class Stage:
     parents: list[int]
     partitions: int                    # output partitions (0: a result stage)
     tasks: list[Task] = field(default_factory=list)
+    pending: dict[int, Task] = field(default_factory=dict)        # in the order they queued
+    near: dict[str, dict[int, Task]] = field(default_factory=dict)  # location -> pending tasks
+    succeeded: int = 0
+    running: dict[str, Attempt] = field(default_factory=dict)
+    seconds: float = 0.0               # run time of finished attempts ...
+    timed: int = 0                     # ... and how many tasks they ran
+    solo_took: list[float] = field(default_factory=list)  # single-task attempts' run times
 
     @property
     def done(self) -> bool:
-        return all(t.state == SUCCEEDED for t in self.tasks)
+        return self.succeeded == len(self.tasks)
 
     def progress(self) -> float:
-        return sum(t.state == SUCCEEDED for t in self.tasks) / max(1, len(self.tasks))
+        return self.succeeded / max(1, len(self.tasks))
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     id: str
     name: str
@@ -94,7 +140,13 @@ class Job:
     error: str = ""
     finished: float = 0.0
     counters: dict = field(default_factory=dict)   # engine counters (launches, locality)
+    task_counters: dict = field(default_factory=dict)  # the winning attempts' counters, summed
     app: str = ""                      # the dataset application it belongs to, if any
+    group: str = ""                    # the driver's job group (cancelled together)
+
+    @property
+    def pool(self) -> str:
+        return self.app or self.id
 
     def stage(self, sid: int) -> Stage:
         return self.stages[sid]
@@ -103,7 +155,7 @@ class Job:
         return all(self.stages[p].done for p in stage.parents)
 
 
-@dataclass
+@dataclass(eq=False)
 class Worker:
     name: str
     address: str
@@ -124,17 +176,19 @@ class Worker:
 class SchedulerCore:
     def __init__(self, dead_after: float = 10.0, speculative_slowdown: float = 1.5,
                  speculative_min_seconds: float = 1.0, app_lease: float = 60.0,
-                 locality_wait: float = 0.0):
+                 locality_wait: float = 0.0, group_seconds: float = 0.0):
         self.jobs: dict[str, Job] = {}
         self.apps: dict[str, float] = {}     # dataset application -> when its driver last spoke
         self.kept: dict[str, list[str]] = {}  # application -> its finished jobs' ids
         self.app_lease = app_lease
         self.locality_wait = locality_wait
+        self.group_seconds = group_seconds
         self.workers: dict[str, Worker] = {}
         self.attempts: dict[str, Attempt] = {}
         self.dead_after = dead_after
         self.slowdown = speculative_slowdown
         self.spec_min = speculative_min_seconds
+        self.pool_running: dict[str, int] = {}   # pool -> attempts running
 
     # -- jobs ------------------------------------------------------------------
 
@@ -145,6 +199,7 @@ class SchedulerCore:
                   int(spec.get("max_attempts", 4)), bool(spec.get("speculative", True)))
         job.groups = [str(g) for g in spec.get("groups", [])]
         job.app = str(spec.get("app") or "")
+        job.group = str(spec.get("job_group") or "")
         for sid, s in enumerate(spec["stages"]):
             parents = [int(p) for p in s.get("parents", [])]
             if any(not 0 <= p < sid for p in parents):
@@ -155,8 +210,12 @@ class SchedulerCore:
             stage = Stage(job, sid, s.get("name") or f"stage-{sid}", parents,
                           int(s.get("partitions", 0)))
             preferred = s.get("preferred") or [[] for _ in range(ntasks)]
-            stage.tasks = [Task(stage, i, list(preferred[i]), pending_since=now)
+            if len(preferred) != ntasks:
+                raise ValueError(f"stage {sid}: {len(preferred)} preferences for {ntasks} tasks")
+            stage.tasks = [Task(stage, i, [str(x) for x in preferred[i]], pending_since=now)
                            for i in range(ntasks)]
+            for t in stage.tasks:
+                self._queue(t)
             job.stages.append(stage)
         if not job.stages:
             raise ValueError("a job needs at least one stage")
@@ -169,12 +228,24 @@ class SchedulerCore:
         if job.state == RUNNING:
             self._end_job(job, KILLED, reason, now)
 
+    def cancel(self, now: float, app: str = "", group: str | None = None,
+               reason: str = "cancelled") -> list[str]:
+        """Kill the running jobs of application APP (of its job GROUP, if given);
+        returns their ids."""
+        out = []
+        for job in list(self.jobs.values()):
+            if job.state == RUNNING and job.app == app and (group is None or job.group == group):
+                self._end_job(job, KILLED, reason, now)
+                out.append(job.id)
+        return out
+
     def _end_job(self, job: Job, state: str, error: str, now: float) -> None:
         job.state, job.error, job.finished = state, error, now
         for stage in job.stages:
-            for task in stage.tasks:
-                for a in task.running:
-                    self._kill(a, now)
+            for a in list(stage.running.values()):
+                self._kill(a, now)
+            stage.pending.clear()
+            stage.near.clear()
         if state == SUCCEEDED and job.app in self.apps:
             # a later job of the application may read its shuffle outputs
             # (Spark's skipped stages): they stay until the application ends
@@ -187,30 +258,68 @@ class SchedulerCore:
         if job.state == RUNNING and all(s.done for s in job.stages):
             self._end_job(job, SUCCEEDED, "", now)
 
+    # -- task states -------------------------------------------------------------
+
+    def _queue(self, task: Task) -> None:
+        stage = task.stage
+        stage.pending[task.index] = task
+        for loc in task.preferred:
+            stage.near.setdefault(loc, {})[task.index] = task
+
+    def _unqueue(self, task: Task) -> None:
+        stage = task.stage
+        stage.pending.pop(task.index, None)
+        for loc in task.preferred:
+            near = stage.near.get(loc)
+            if near is not None:
+                near.pop(task.index, None)
+                if not near:
+                    del stage.near[loc]
+
+    def _requeue(self, task: Task, now: float) -> None:
+        """TASK runs again: it has no running attempt left, or lost its output."""
+        if task.state == SUCCEEDED:
+            task.stage.succeeded -= 1
+            task.winner = None
+        if task.stage.job.state != RUNNING:
+            task.state = PENDING
+            return
+        task.state, task.pending_since = PENDING, now
+        self._queue(task)
+
     # -- workers ---------------------------------------------------------------
 
     def heartbeat(self, name: str, address: str, chunkserver: str, slots: int,
                   reports: list[dict], running: list[str], now: float,
-                  blocks: list[str] | None = None) -> dict:
+                  blocks: list[str] | None = None, blocks_added: list[str] = (),
+                  blocks_removed: list[str] = ()) -> dict:
         """A worker's heartbeat: record its reports, then hand it work. RUNNING
         is what the worker runs now; an attempt we placed there that it neither
         runs nor reports (it restarted) is lost. BLOCKS, when given, are the
-        cached partitions it holds now.
+        cached partitions it holds now; BLOCKS_ADDED and BLOCKS_REMOVED change
+        what it held at its last heartbeat.
         Returns {"launch": [assignments], "kill": [attempt ids], "cleanup": [job ids],
-        "drop": [block-id prefixes]}."""
+        "drop": [block-id prefixes]}, and "blocks": True when the worker should
+        send its whole list of blocks (the scheduler does not know them)."""
         w = self.workers.get(name)
-        if w is None or not w.alive:
+        fresh = w is None or not w.alive
+        if fresh:
             w = Worker(name, address, chunkserver, slots, now)
             self.workers[name] = w
         w.address, w.chunkserver, w.slots, w.last_seen = address, chunkserver, slots, now
         if blocks is not None:
             w.blocks = set(blocks)
+        w.blocks.update(blocks_added)
+        w.blocks.difference_update(blocks_removed)
         for r in reports:
             self.report(r, now)
         for aid in w.running - set(running):
             self.report({"attempt": aid, "state": FAILED, "killed": True,
                          "error": f"worker {name} no longer runs it"}, now)
-        return self.assign(name, now)
+        out = self.assign(name, now)
+        if fresh and blocks is None:
+            out["blocks"] = True
+        return out
 
     def assign(self, name: str, now: float) -> dict:
         """What worker NAME (just heard from) should start, kill, clean and drop."""
@@ -230,170 +339,295 @@ class SchedulerCore:
 
     def _assignment(self, a: Attempt) -> dict:
         stage = a.task.stage
-        return {"job": stage.job.id, "stage": stage.id, "task": a.task.index, "attempt": a.id,
+        return {"job": stage.job.id, "stage": stage.id, "task": a.task.index,
+                "tasks": [t.index for t in a.tasks], "attempt": a.id,
                 "number": a.number, "partitions": stage.partitions, "parents": stage.parents,
                 "user": stage.job.user, "groups": stage.job.groups,
                 "speculative": a.speculative}
 
+    def _runnable_jobs(self) -> list[Job]:
+        """Running jobs, the pool running the fewest attempts first, then by age."""
+        jobs = [j for j in self.jobs.values() if j.state == RUNNING]
+        if len({j.pool for j in jobs}) > 1:
+            jobs.sort(key=lambda j: self.pool_running.get(j.pool, 0))   # stable: keeps age order
+        return jobs
+
     def _next_attempt(self, w: Worker, now: float, shuffle_ok: bool = True) -> Attempt | None:
-        fallback = None
-        for job in self.jobs.values():
-            if job.state != RUNNING:
-                continue
+        for job in self._runnable_jobs():
+            fallback: Stage | None = None
             for stage in job.stages:
-                if stage.done or not job.ready(stage) or (stage.parents and not shuffle_ok):
+                if not stage.pending or not job.ready(stage) or (stage.parents and not shuffle_ok):
                     continue
-                for task in stage.tasks:
-                    if task.state != PENDING:
-                        continue
-                    if not task.preferred or w.near(task):
-                        return self._launch(task, w, now)
-                    if fallback is None and self._may_go_elsewhere(task, now):
-                        fallback = task
+                tasks = self._near_tasks(stage, w)
+                if tasks:
+                    return self._launch(tasks, w, now)
+                if fallback is None and self._elsewhere(stage, w, now, 1):
+                    fallback = stage
             if fallback is not None:
-                return self._launch(fallback, w, now)
+                return self._launch(self._elsewhere(fallback, w, now, self._group_size(fallback)),
+                                    w, now)
         return self._speculate(w, now)
 
-    def _may_go_elsewhere(self, task: Task, now: float) -> bool:
-        """Delay scheduling: a task with a live worker near its data waits up to
-        `locality_wait` for a slot there before it runs anywhere."""
-        if now - task.pending_since >= self.locality_wait:
-            return True
-        return not any(o.alive and o.near(task) for o in self.workers.values())
+    def _group_size(self, stage: Stage) -> int:
+        """How many tasks of STAGE one attempt should run now: enough to take
+        about group_seconds by its finished tasks' times, and few enough that
+        every slot still gets a share of what is pending."""
+        if not self.group_seconds or not stage.timed:
+            return 1
+        per_task = stage.seconds / stage.timed
+        slots = sum(w.slots for w in self.workers.values() if w.alive) or 1
+        share = math.ceil(len(stage.pending) / (2 * slots))
+        return max(1, min(int(self.group_seconds / max(per_task, 1e-4)), share, MAX_GROUP))
 
-    def _launch(self, task: Task, w: Worker, now: float, speculative: bool = False) -> Attempt:
-        job = task.stage.job
-        number = len(task.attempts)
-        aid = f"{job.id}_s{task.stage.id}_t{task.index:05d}_a{number}"
-        a = Attempt(aid, task, number, w.name, now, speculative=speculative,
-                    local=bool(task.preferred) and w.near(task))
-        task.attempts.append(a)
-        task.state = RUNNING
+    def _take(self, candidates, k: int, ok=None) -> list[Task]:
+        """Up to K pending tasks from CANDIDATES, a solo task only alone."""
+        out: list[Task] = []
+        for t in candidates:
+            if ok is not None and not ok(t):
+                continue
+            if t.solo and out:
+                continue
+            out.append(t)
+            if t.solo or len(out) >= k:
+                break
+        return out
+
+    def _near_tasks(self, stage: Stage, w: Worker) -> list[Task]:
+        """Pending tasks of STAGE that are best run on W: near its data, or
+        without a preference."""
+        k = self._group_size(stage)
+        out: list[Task] = []
+        for loc in (w.chunkserver, w.name):
+            near = stage.near.get(loc)
+            if near and not (out and out[-1].solo):
+                taken = {t.index for t in out}
+                more = self._take(itertools.islice(near.values(), 4 * k + 64), k - len(out),
+                                  (lambda t: not t.solo) if out else None)
+                out += [t for t in more if t.index not in taken]
+                if len(out) >= k:
+                    return out[:k]
+        if out:
+            return out
+        # tasks without a preference come first in the pending order only
+        # rarely behind preferred ones: look at a bounded stretch
+        return self._take(itertools.islice(stage.pending.values(), 4 * k + 64), k,
+                          lambda t: not t.preferred)
+
+    def _elsewhere(self, stage: Stage, w: Worker, now: float, k: int) -> list[Task]:
+        """Pending tasks of STAGE whose data is elsewhere but that may run on W
+        (delay scheduling: a task with a live worker near its data waits up to
+        `locality_wait` for a slot there)."""
+        def may(t: Task) -> bool:
+            if now - t.pending_since >= self.locality_wait:
+                return True
+            return not any(o.alive and o.near(t) for o in self.workers.values())
+        return self._take(itertools.islice(stage.pending.values(), 4 * k + 64), k, may)
+
+    def _launch(self, tasks: list[Task], w: Worker, now: float,
+                speculative: bool = False) -> Attempt:
+        first = tasks[0]
+        stage = first.stage
+        job = stage.job
+        number = len(first.attempts)
+        size = f"_n{len(tasks)}" if len(tasks) > 1 else ""
+        aid = f"{job.id}_s{stage.id}_t{first.index:05d}{size}_a{number}"
+        a = Attempt(aid, tasks, number, w.name, now, speculative=speculative,
+                    local=bool(first.preferred) and w.near(first))
+        for t in tasks:
+            self._unqueue(t)
+            t.attempts.append(a)
+            t.state = RUNNING
         self.attempts[aid] = a
+        stage.running[aid] = a
         w.running.add(aid)
+        self.pool_running[job.pool] = self.pool_running.get(job.pool, 0) + 1
         c = job.counters
-        kind = "launched_tasks"
-        c[kind] = c.get(kind, 0) + 1
-        if task.preferred:
+        c["launched_tasks"] = c.get("launched_tasks", 0) + len(tasks)
+        if len(tasks) > 1:
+            c["task_groups"] = c.get("task_groups", 0) + 1
+        if first.preferred:
             key = "data_local_tasks" if a.local else "non_local_tasks"
             c[key] = c.get(key, 0) + 1
         if speculative:
             c["speculative_attempts"] = c.get("speculative_attempts", 0) + 1
         return a
 
+    def _ended(self, a: Attempt, state: str, now: float) -> None:
+        """Bookkeeping of an attempt that stops running."""
+        a.state, a.finished = state, now
+        stage = a.task.stage
+        stage.running.pop(a.id, None)
+        pool = stage.job.pool
+        left = self.pool_running.get(pool, 0) - 1
+        if left > 0:
+            self.pool_running[pool] = left
+        else:
+            self.pool_running.pop(pool, None)
+        w = self.workers.get(a.worker)
+        if w is not None:
+            w.running.discard(a.id)
+
     def _speculate(self, w: Worker, now: float) -> Attempt | None:
         """A backup attempt for a straggler of a stage whose other tasks are all
-        placed, when its run time is well beyond what its finished peers took."""
+        placed, when its run time is well beyond what its finished peers took.
+        Groups are made of tasks known to be quick and get no backups."""
         for job in self.jobs.values():
             if job.state != RUNNING or not job.speculative:
                 continue
             for stage in job.stages:
-                if stage.done or not job.ready(stage):
+                if stage.done or stage.pending or not stage.running or not job.ready(stage):
                     continue
-                if any(t.state == PENDING for t in stage.tasks):
+                took = stage.solo_took
+                if not took or stage.succeeded < len(stage.tasks) / 2:
                     continue
-                took = [t.winner.finished - t.winner.started for t in stage.tasks if t.winner]
-                if not took or len(took) < len(stage.tasks) / 2:
-                    continue
-                limit = max(self.spec_min, self.slowdown * statistics.median(took))
-                for task in stage.tasks:
-                    running = task.running
-                    if (task.state == RUNNING and len(running) == 1
-                            and running[0].worker != w.name
-                            and not any(a.speculative for a in task.attempts)
-                            and now - running[0].started > limit):
-                        return self._launch(task, w, now, speculative=True)
+                limit = max(self.spec_min, self.slowdown * statistics.median(took[-1000:]))
+                for a in list(stage.running.values()):
+                    task = a.task
+                    if (len(a.tasks) == 1 and task.state == RUNNING and len(task.running) == 1
+                            and a.worker != w.name
+                            and not any(x.speculative for x in task.attempts)
+                            and now - a.started > limit):
+                        return self._launch([task], w, now, speculative=True)
         return None
 
     # -- reports ---------------------------------------------------------------
 
     def report(self, r: dict, now: float) -> None:
         """An attempt ended: {"attempt", "state": succeeded|failed, "error",
-        "counters", "fetch_failed": [stage, task] or None}."""
+        "counters", "outputs": [bytes per task], "empty": bitmap, "size",
+        "fetch_failed": [stage, task] or None}."""
         a = self.attempts.get(r["attempt"])
         if a is None or a.state != RUNNING:
             return
-        w = self.workers.get(a.worker)
-        if w is not None:
-            w.running.discard(a.id)
-        task, job = a.task, a.task.stage.job
-        a.finished = now
+        stage, job = a.task.stage, a.task.stage.job
         if r["state"] == SUCCEEDED:
-            a.state, a.counters = SUCCEEDED, r.get("counters") or {}
-            a.output = r.get("output") or b""
-            if task.state != SUCCEEDED and job.state == RUNNING:
-                task.state, task.winner = SUCCEEDED, a
-                for other in task.running:
-                    self._kill(other, now)
-                self._maybe_finish(job, now)
+            self._ended(a, SUCCEEDED, now)
+            a.counters = r.get("counters") or {}
+            outputs = r.get("outputs")
+            a.outputs = list(outputs) if outputs is not None else [r.get("output") or b""]
+            a.empty, a.size = bytes(r.get("empty") or b""), int(r.get("size") or 0)
+            stage.seconds += now - a.started
+            stage.timed += len(a.tasks)
+            if len(a.tasks) == 1:
+                stage.solo_took.append(now - a.started)
+            if job.state != RUNNING:
+                return
+            won = False
+            for task in a.tasks:
+                if task.state != SUCCEEDED:
+                    task.state, task.winner = SUCCEEDED, a
+                    stage.succeeded += 1
+                    won = True
+                    for other in task.running:
+                        self._kill(other, now)
+            if won:
+                _add(job.task_counters, a.counters)
+            self._maybe_finish(job, now)
             return
-        a.state, a.error = FAILED, r.get("error") or "attempt failed"
+        error = r.get("error") or "attempt failed"
         fetch = r.get("fetch_failed")
+        state = KILLED if r.get("killed") and fetch is None else FAILED
+        self._ended(a, state, now)
+        a.error = error
         if fetch is not None:
             self._lost_output(job, int(fetch[0]), int(fetch[1]), now)
             job.counters["fetch_failures"] = job.counters.get("fetch_failures", 0) + 1
-        elif r.get("killed"):
-            a.state = KILLED
-        else:
-            task.failures += 1
+        elif state == FAILED:
+            for task in a.tasks:
+                task.failures += 1
             job.counters["failed_attempts"] = job.counters.get("failed_attempts", 0) + 1
-        if task.committer == a.id:
-            task.committer = ""
-        if task.state == RUNNING and not task.running:
-            task.state, task.pending_since = PENDING, now
-        if task.failures >= job.max_attempts and job.state == RUNNING:
-            self._end_job(job, FAILED, f"task {task.index} of stage {task.stage.name} failed "
-                                       f"{task.failures} times; last error:\n{a.error}", now)
+        for task in a.tasks:
+            if task.committer == a.id:
+                task.committer = ""
+            if len(a.tasks) > 1 and state == FAILED:
+                task.solo = True
+            if task.state == RUNNING and not task.running:
+                self._requeue(task, now)
+        worst = max(a.tasks, key=lambda t: t.failures)
+        if worst.failures >= job.max_attempts and job.state == RUNNING:
+            self._end_job(job, FAILED, f"task {worst.index} of stage {stage.name} failed "
+                                       f"{worst.failures} times; last error:\n{error}", now)
 
     def _lost_output(self, job: Job, sid: int, index: int, now: float) -> None:
-        """Map output SID/INDEX cannot be fetched: run that task again."""
+        """Map output SID/INDEX cannot be fetched: run every task whose output
+        it was again."""
         if not 0 <= sid < len(job.stages) or not 0 <= index < len(job.stages[sid].tasks):
             return
         task = job.stages[sid].tasks[index]
-        if task.state == SUCCEEDED:
-            task.state, task.winner, task.pending_since = PENDING, None, now
+        if task.state == SUCCEEDED and task.winner is not None:
+            self._unwin(task.winner, now)
+
+    def _unwin(self, a: Attempt, now: float) -> None:
+        """Attempt A's output is lost: the tasks it won run again."""
+        job = a.task.stage.job
+        lost = [t for t in a.tasks if t.winner is a]
+        for t in lost:
+            self._requeue(t, now)
+        if lost:
+            _add(job.task_counters, a.counters, -1)
 
     def _kill(self, a: Attempt, now: float) -> None:
-        a.state, a.finished = KILLED, now
+        self._ended(a, KILLED, now)
         w = self.workers.get(a.worker)
         if w is not None:
-            w.running.discard(a.id)
             w.to_kill.append(a.id)
-        task = a.task
-        if task.state == RUNNING and not task.running:
-            task.state, task.pending_since = PENDING, now
+        for task in a.tasks:
+            if task.state == RUNNING and not task.running:
+                self._requeue(task, now)
 
-    def commit(self, attempt_id: str) -> bool:
-        """May ATTEMPT_ID commit its task's output? Yes to the first that asks
-        (until it fails), no to every other attempt of the task."""
+    def commit(self, attempt_id: str, task: int | None = None) -> bool:
+        """May ATTEMPT_ID commit the output of its TASK (default: its first)?
+        Yes to the first that asks (until it fails), no to every other attempt
+        of the task."""
         a = self.attempts.get(attempt_id)
-        if a is None or a.state != RUNNING or a.task.state == SUCCEEDED:
+        if a is None or a.state != RUNNING:
             return False
-        if a.task.committer in ("", a.id):
-            a.task.committer = a.id
+        t = a.task if task is None else next((x for x in a.tasks if x.index == task), None)
+        if t is None or t.state == SUCCEEDED:
+            return False
+        if t.committer in ("", a.id):
+            t.committer = a.id
             return True
         return False
 
-    def map_outputs(self, job_id: str, sid: int) -> dict:
-        """Where each finished task of stage SID keeps its output:
-        {"tasks": n, "outputs": [{worker, address, attempt} or None, one per task]}."""
+    def map_outputs(self, job_id: str, sid: int, partitions: list[int] | None = None) -> dict:
+        """Where stage SID's outputs are: {"tasks": n, "missing": [tasks without
+        an output now], "outputs": [{"attempt", "worker", "address", "task", "parts"}]},
+        one entry per output (TASK: one of the tasks it holds) (a group's covers several tasks); with PARTITIONS,
+        "parts" lists those of them the output holds data for, and outputs
+        holding none of them are left out."""
         stage = self.jobs[job_id].stage(sid)
-        out: list[dict | None] = []
+        missing: list[int] = []
+        seen: dict[str, tuple[Attempt, int]] = {}
         for t in stage.tasks:
-            w = self.workers.get(t.winner.worker) if t.winner else None
-            out.append({"worker": t.winner.worker, "attempt": t.winner.id,
-                        "address": w.address if w else ""}
-                       if t.state == SUCCEEDED and t.winner else None)
-        return {"tasks": len(stage.tasks), "outputs": out}
+            if t.state != SUCCEEDED or t.winner is None:
+                missing.append(t.index)
+            else:
+                seen.setdefault(t.winner.id, (t.winner, t.index))
+        out = []
+        for a, first in seen.values():
+            w = self.workers.get(a.worker)
+            entry = {"attempt": a.id, "worker": a.worker, "address": w.address if w else "",
+                     "task": first}
+            if partitions is not None:
+                parts = [p for p in partitions if a.has_data(p)]
+                if not parts:
+                    continue
+                entry["parts"] = parts
+            out.append(entry)
+        return {"tasks": len(stage.tasks), "missing": missing[:100],
+                "missing_count": len(missing), "outputs": out}
 
     def results(self, job_id: str, sid: int, forget: bool = False) -> list[bytes | None]:
         """What each task of stage SID returned (its winning attempt's output);
         FORGET drops them once read, so that finished jobs hold no data."""
-        out = []
-        for t in self.jobs[job_id].stage(sid).tasks:
-            out.append(t.winner.output if t.state == SUCCEEDED and t.winner else None)
-            if forget and t.winner:
-                t.winner.output = b""
+        tasks = self.jobs[job_id].stage(sid).tasks
+        out = [t.winner.output_of(t) if t.state == SUCCEEDED and t.winner else None
+               for t in tasks]
+        if forget:
+            for t in tasks:
+                if t.winner:
+                    t.winner.outputs = []
         return out
 
     # -- cached blocks -----------------------------------------------------------
@@ -411,17 +645,22 @@ class SchedulerCore:
 
     def app_alive(self, app: str, now: float) -> float:
         """A dataset driver is alive; returns how long its lease lasts. A driver
-        that stops renewing (killed, or its machine gone) has its cached
-        partitions dropped from every worker, as executors die with Spark's."""
+        that stops renewing (killed, or its machine gone) has its running jobs
+        cancelled and its cached partitions dropped, as executors die with
+        Spark's."""
         self.apps[app] = now
         return self.app_lease
 
-    def app_ended(self, app: str) -> None:
+    def app_ended(self, app: str, now: float = 0.0) -> list[str]:
+        """The application is gone: its running jobs are cancelled (their ids
+        returned), its blocks and kept shuffle outputs dropped."""
         self.apps.pop(app, None)
+        cancelled = self.cancel(now, app, reason=DRIVER_GONE) if app else []
         self.drop_blocks(app + "/")
         for job_id in self.kept.pop(app, []):
             for w in self.workers.values():
                 w.to_clean.append(job_id)
+        return cancelled
 
     def drop_blocks(self, prefix: str) -> None:
         """Have every worker forget the blocks starting with PREFIX (unpersist)."""
@@ -437,7 +676,7 @@ class SchedulerCore:
         the lost workers' names."""
         for app, seen in list(self.apps.items()):
             if now - seen > self.app_lease:
-                self.app_ended(app)
+                self.app_ended(app, now)
         lost = []
         for w in self.workers.values():
             if w.alive and now - w.last_seen > self.dead_after:
@@ -462,40 +701,48 @@ class SchedulerCore:
                 consumers = [s for s in job.stages if stage.id in s.parents]
                 if consumers and all(s.done for s in consumers):
                     continue
-                for task in stage.tasks:
-                    if task.state == SUCCEEDED and task.winner and task.winner.worker == w.name:
-                        task.state, task.winner, task.pending_since = PENDING, None, now
-                        job.counters["rerun_lost_outputs"] = job.counters.get(
-                            "rerun_lost_outputs", 0) + 1
+                lost = {t.winner.id: t.winner for t in stage.tasks
+                        if t.state == SUCCEEDED and t.winner and t.winner.worker == w.name}
+                for a in lost.values():
+                    n = sum(t.winner is a for t in a.tasks)
+                    self._unwin(a, now)
+                    job.counters["rerun_lost_outputs"] = job.counters.get(
+                        "rerun_lost_outputs", 0) + n
 
     # -- views -----------------------------------------------------------------
 
     def summary(self, job: Job) -> dict:
         counters = dict(job.counters)
-        for stage in job.stages:
-            for t in stage.tasks:
-                if t.winner:
-                    for k, v in t.winner.counters.items():
-                        counters[k] = counters.get(k, 0) + v
+        _add(counters, job.task_counters)
         return {
             "id": job.id, "name": job.name, "user": job.user, "state": job.state,
             "error": job.error, "submitted": job.submitted, "finished": job.finished,
-            "counters": counters,
+            "counters": counters, "app": job.app, "group": job.group,
             "stages": [{"id": s.id, "name": s.name, "tasks": len(s.tasks),
-                        "succeeded": sum(t.state == SUCCEEDED for t in s.tasks),
-                        "running": sum(t.state == RUNNING for t in s.tasks),
+                        "succeeded": s.succeeded,
+                        "running": sum(len(a.tasks) for a in s.running.values()),
                         "progress": s.progress(), "parents": s.parents,
                         "partitions": s.partitions} for s in job.stages]}
 
-    def detail(self, job: Job) -> list[dict]:
-        """Every task with its attempts, for the status page."""
+    def detail(self, job: Job, limit: int = 2000) -> list[dict]:
+        """Tasks with their attempts, for the status page (the first LIMIT)."""
         rows = []
         for s in job.stages:
             for t in s.tasks:
+                if len(rows) >= limit:
+                    return rows
                 rows.append({"stage": s.name, "task": t.index, "state": t.state,
                              "attempts": [{"id": a.id, "worker": a.worker, "state": a.state,
                                            "speculative": a.speculative, "local": a.local,
+                                           "tasks": len(a.tasks),
                                            "seconds": round((a.finished or a.started) - a.started, 2),
                                            "error": a.error.strip().splitlines()[-1] if a.error else ""}
                                           for a in t.attempts]})
         return rows
+
+
+def _add(total: dict, counters: dict, sign: int = 1) -> None:
+    for k, v in counters.items():
+        if isinstance(v, (int, float)):
+            total[k] = total.get(k, 0) + sign * v
+

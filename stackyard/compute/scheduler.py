@@ -17,9 +17,13 @@ RPCs (msgpack, signed like every other call):
                                      reply: its length) / is done; an expired
                                      one's cached partitions are dropped
     status {job} / jobs {}        -> summaries
-    map_outputs {job, stage}      -> where a stage's outputs are, for reducers
-    commit {attempt}              -> bool, the output-commit permission
+    map_outputs {job, stage, partitions}
+                                  -> where a stage's outputs are, for reducers
+                                     (only those holding data for PARTITIONS)
+    commit {attempt, task}        -> bool, the output-commit permission
     kill {job}
+    cancel {app, group}           -> the ids of the application's running jobs
+                                     (of its job group) now cancelled
 Pages: /status (jobs), /job?id= (stages, tasks, attempts), /metrics.
 """
 
@@ -52,13 +56,14 @@ class SchedulerDaemon:
         self.core = SchedulerCore(dead_after=cfg.worker_dead_after,
                                   speculative_slowdown=cfg.speculative_slowdown,
                                   speculative_min_seconds=cfg.speculative_min_seconds,
-                                  app_lease=cfg.app_lease, locality_wait=cfg.locality_wait)
+                                  app_lease=cfg.app_lease, locality_wait=cfg.locality_wait,
+                                  group_seconds=cfg.task_group_seconds)
         self.payloads: OrderedDict[str, bytes] = OrderedDict()
         self.changed = asyncio.Event()
         self.app = make_app(self.secret)
         for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
                      "commit", "kill", "workers", "detail", "results", "blocks", "drop_blocks",
-                     "app_alive", "app_ended"):
+                     "app_alive", "app_ended", "cancel"):
             self.app.router.add_post(f"/rpc/{name}", rpc(getattr(self, f"rpc_{name}")))
         self.app.router.add_get("/", self.page_status)
         self.app.router.add_get("/status", self.page_status)
@@ -100,7 +105,8 @@ class SchedulerDaemon:
         name = a["worker"]
         out = self.core.heartbeat(name, a["address"], a.get("chunkserver", ""),
                                   int(a["slots"]), a.get("reports") or [],
-                                  a.get("running") or [], time.monotonic(), a.get("blocks"))
+                                  a.get("running") or [], time.monotonic(), a.get("blocks"),
+                                  a.get("blocks_added") or [], a.get("blocks_removed") or [])
         if a.get("reports"):
             self._changed()
         # an idle worker waits here for work instead of asking again later; the
@@ -155,7 +161,9 @@ class SchedulerDaemon:
 
     def rpc_map_outputs(self, a: dict) -> dict:
         self._job(a["job"])
-        return self.core.map_outputs(a["job"], int(a["stage"]))
+        parts = a.get("partitions")
+        return self.core.map_outputs(a["job"], int(a["stage"]),
+                                     None if parts is None else [int(p) for p in parts])
 
     def rpc_results(self, a: dict) -> list:
         self._job(a["job"])
@@ -176,12 +184,27 @@ class SchedulerDaemon:
         return self.core.app_alive(str(a["app"]), time.monotonic())
 
     def rpc_app_ended(self, a: dict) -> bool:
-        self.core.app_ended(str(a["app"]))
+        for job in self.core.app_ended(str(a["app"]), time.monotonic()):
+            log.info("job %s cancelled: its application %s ended", job, a["app"])
         self._changed()
         return True
 
+    def rpc_cancel(self, a: dict) -> list[str]:
+        app = str(a.get("app") or "")
+        if not app:
+            raise ValueError("app: must name the application whose jobs to cancel")
+        group = a.get("group")
+        reason = str(a.get("reason") or "cancelled by its driver")[:500]
+        jobs = self.core.cancel(time.monotonic(), app, None if group is None else str(group),
+                                reason)
+        for job in jobs:
+            log.info("job %s cancelled by its driver", job)
+        self._changed()
+        return jobs
+
     def rpc_commit(self, a: dict) -> bool:
-        return self.core.commit(a["attempt"])
+        task = a.get("task")
+        return self.core.commit(a["attempt"], None if task is None else int(task))
 
     def rpc_kill(self, a: dict) -> bool:
         self._job(a["job"])
@@ -228,10 +251,12 @@ class SchedulerDaemon:
     async def tick_loop(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.cfg.worker_dead_after / 4))
-            apps = len(self.core.apps)
+            apps = set(self.core.apps)
             lost = self.core.tick(time.monotonic())
-            if len(self.core.apps) < apps:
-                self._changed()          # idle workers learn what to drop
+            if gone := apps - set(self.core.apps):
+                log.warning("application(s) %s stopped renewing their lease: their jobs are "
+                            "cancelled, their cached partitions dropped", ", ".join(sorted(gone)))
+                self._changed()          # idle workers learn what to drop and kill
             for name in lost:
                 log.warning("worker %s lost: its running tasks and map outputs are re-queued", name)
             if lost:

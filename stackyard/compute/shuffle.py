@@ -4,22 +4,27 @@ Map side: each (key, value) goes to its partition's bucket in memory. When
 the estimated size of what is held passes the sort buffer's limit, every
 bucket is sorted by key, run through the combiner, and spilled to one run
 file (per-partition segments plus an index). At the end the runs are merged
-per partition into one output file with an index of (offset, length) per
-partition, which the worker serves to reducers.
+per partition into one output file, `out.data`, and `out.index`: the R + 1
+offsets where each partition's segment starts and the last ends (8-byte
+little-endian integers, Spark's index file), so that a reader finds a
+segment with one small read. The worker serves segments to reducers, and a
+reducer on the same worker reads them from disk itself (fetch.py).
 
-Reduce side: the segment of its partition is fetched from every map output
-to local files, the sorted runs are merged lazily (heapq.merge holds one
-frame per run), and records are grouped by key for the reducer. Memory stays
-bounded whatever the input size: a frame per run, a buffer per map task.
+Reduce side: the segment of its partition is fetched from every map output,
+the sorted runs are merged lazily (heapq.merge holds one frame per run), and
+records are grouped by key for the reducer. Memory stays bounded whatever
+the input size: a frame per run, a buffer per map task.
 """
 
 from __future__ import annotations
 
 import heapq
+import io
 import itertools
-import json
 import os
 import pickle
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
 from pathlib import Path
@@ -30,6 +35,7 @@ from stackyard.compute.records import read_records, write_batches
 
 KEY = itemgetter(0)
 SAMPLE_EVERY = 64      # records between two size samples (a power of two)
+SMALL_SLICE = 256 << 10  # a file slice up to this is read whole, not streamed
 OVERHEAD = 120         # bytes of Python objects around a pickled (key, value)
 
 # A combiner takes one partition's records sorted by key and returns fewer of
@@ -174,15 +180,67 @@ class MapOutputBuffer:
             for p, _ in self.runs:
                 os.unlink(p)
         self.buckets = []
-        (self.dir / "out.index").write_text(json.dumps(index))
+        write_index(self.dir / "out.index", index)
         return final, index
 
 
-def merge_segments(paths: list[Path]) -> Iterator[tuple]:
-    """The records of sorted segment files, merged lazily into one sorted stream."""
-    files = [open(p, "rb", buffering=1 << 20) for p in paths]
+def write_index(path: Path, index: list[tuple[int, int]]) -> None:
+    offsets = array("Q", [0])
+    for start, length in index:
+        offsets.append(start + length)
+    if offsets.itemsize != 8:
+        raise RuntimeError("this platform has no 8-byte unsigned array items")
+    if sys.byteorder != "little":
+        offsets.byteswap()
+    path.write_bytes(offsets.tobytes())
+
+
+def read_offsets(f, first: int, count: int) -> list[int]:
+    """Offsets FIRST .. FIRST+COUNT of an open index file (COUNT + 1 of them
+    bound COUNT segments)."""
+    raw = os.pread(f.fileno(), 8 * (count + 1), 8 * first)
+    if len(raw) != 8 * (count + 1):
+        raise ValueError(f"partitions {first}..{first + count - 1}: beyond the map output's "
+                         f"{os.fstat(f.fileno()).st_size // 8 - 1} partitions")
+    offsets = array("Q")
+    offsets.frombytes(raw)
+    if sys.byteorder != "little":
+        offsets.byteswap()
+    return offsets.tolist()
+
+
+def empty_bitmap(index: list[tuple[int, int]]) -> bytes:
+    """Bit p set: partition p of this map output is empty (never fetched)."""
+    bits = bytearray((len(index) + 7) // 8)
+    for p, (_, length) in enumerate(index):
+        if not length:
+            bits[p >> 3] |= 1 << (p & 7)
+    return bytes(bits)
+
+
+def merge_segments(sources: list) -> Iterator[tuple]:
+    """The records of sorted segments, merged lazily into one sorted stream. A
+    source is bytes, or (path, offset, length) of a file's slice."""
+    files, streams = [], []
     try:
-        yield from heapq.merge(*(read_records(f) for f in files), key=KEY)
+        for s in sources:
+            if isinstance(s, (bytes, bytearray, memoryview)):
+                streams.append(read_records(io.BytesIO(s)))
+                continue
+            path, offset, length = (s, 0, os.path.getsize(s)) if isinstance(
+                s, (str, os.PathLike)) else s
+            if length <= SMALL_SLICE:
+                with open(path, "rb", buffering=0) as f:
+                    streams.append(read_records(io.BytesIO(os.pread(f.fileno(), length, offset))))
+                continue
+            f = open(path, "rb", buffering=SMALL_SLICE)
+            files.append(f)
+            f.seek(offset)
+            streams.append(read_records(f, length))
+        if len(streams) == 1:
+            yield from streams[0]
+        else:
+            yield from heapq.merge(*streams, key=KEY)
     finally:
         for f in files:
             f.close()

@@ -9,7 +9,8 @@ group, so a kill takes the user's subprocesses too (streaming commands).
 The job's code reaches the worker as opaque bytes from the scheduler and is
 only unpickled by the runner, after the request that carried it passed the
 cluster-secret check. Map outputs stay on this worker's disk and are served
-to reducers by `GET /shuffle`.
+to reducers by `POST /shuffle` (fetch.py: all of a reducer's segments here
+in one streamed answer).
 
 Layout: DATA_DIR/jobs/JOB/payload.bin, DATA_DIR/jobs/JOB/ATTEMPT/{task.msgpack,
 result.msgpack, task.log, out.data, out.index}.
@@ -18,7 +19,6 @@ result.msgpack, task.log, out.data, out.index}.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import multiprocessing
 import os
@@ -33,11 +33,11 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.cluster.config import WorkerConfig
 from stackyard.cluster.tls import server_context
-from stackyard.compute import runner
+from stackyard.compute import fetch, runner
 from stackyard.compute.blocks import BlockStore
 from stackyard.net.aio import AioClient
 from stackyard.net.auth import Secret
-from stackyard.net.server import error_response, make_app, serve, stream_file
+from stackyard.net.server import error_response, make_app, serve
 from stackyard.web import engine_pages, pages
 
 log = logging.getLogger("stackyard.worker")
@@ -82,11 +82,14 @@ class WorkerDaemon:
         self.wake = asyncio.Event()
         self.beat_lock = asyncio.Lock()
         self.finished = 0
-        self.app = make_app(self.secret, limits={"/block": 1 << 30})
+        self.shuffle_requests = 0
+        self.shuffle_segments = 0
+        self.tell_all = True          # the next heartbeat lists every block held
+        self.app = make_app(self.secret, limits={"/block": 1 << 30, "/shuffle": 32 << 20})
         self.blocks = BlockStore(Path(cfg.data_dir) / "blocks", cfg.block_memory)
-        self.app.router.add_get("/shuffle", self.handle_shuffle)
-        self.app.router.add_get("/block", self.get_block)
-        self.app.router.add_put("/block", self.put_block)
+        self.app.router.add_post("/shuffle", self.handle_shuffle)
+        self.app.router.add_post("/blocks/get", self.get_blocks)
+        self.app.router.add_post("/blocks/put", self.put_blocks)
         self.app.router.add_get("/", self.page)
         self.app.router.add_get("/status", self.page)
         self.app.router.add_get("/metrics", self.metrics)
@@ -127,15 +130,24 @@ class WorkerDaemon:
         async with self.beat_lock:
             reports, self.reports = self.reports, []
             idle = not self.procs
+            # what changed since the scheduler last heard, not the whole list
+            # every time (a cached dataset of 30,000 partitions made each
+            # heartbeat a megabyte)
+            if self.tell_all:
+                blocks = {"blocks": self.blocks.ids()}
+            else:
+                added, removed = self.blocks.changes()
+                blocks = {"blocks_added": added, "blocks_removed": removed}
             try:
                 reply = await self.client.call(
                     self.cfg.scheduler, "heartbeat", worker=self.name, address=self.address,
                     chunkserver=self.cfg.chunkserver, slots=self.slots, reports=reports,
-                    running=list(self.procs), blocks=self.blocks.ids(),
-                    wait=LONG_POLL if idle else 0)
+                    running=list(self.procs), wait=LONG_POLL if idle else 0, **blocks)
             except BaseException:
                 self.reports = reports + self.reports   # not delivered: send them again
+                self.tell_all = True                    # ... and every block
                 raise
+            self.tell_all = bool(reply.get("blocks"))
             for aid in reply["kill"]:
                 self.kill(aid)
             for job in reply["cleanup"]:
@@ -144,7 +156,7 @@ class WorkerDaemon:
                 self.blocks.drop(prefix)
             for assignment in reply["launch"]:
                 await self.launch(assignment)
-            return any(reply.values())
+            return any(reply.get(k) for k in ("launch", "kill", "cleanup", "drop"))
 
     # -- attempts -------------------------------------------------------------------
 
@@ -220,47 +232,77 @@ class WorkerDaemon:
     # -- shuffle -----------------------------------------------------------------------
 
     async def handle_shuffle(self, request: web.Request) -> web.StreamResponse:
-        q = request.query
+        """Every segment one reducer wants from this worker, in one answer."""
         try:
-            adir = self.root / safe_id(q.get("job", ""), "job") / safe_id(q.get("attempt", ""),
-                                                                        "attempt")
-            index = json.loads((adir / "out.index").read_text())
-            p = int(q["partition"])
-            if not 0 <= p < len(index):
-                raise ValueError(f"partition: {p} out of range 0..{len(index) - 1}")
-            offset, length = index[p]
-            f = open(adir / "out.data", "rb")
-        except FileNotFoundError:
-            return error_response(FileNotFoundError(2, "no such map output here", q.get("attempt")))
-        except (ValueError, KeyError, OSError) as exc:
+            job, want = fetch.parse_want(await request.read())
+            jobdir = self.root / safe_id(job, "job")
+            for attempt, _ in want:
+                safe_id(attempt, "attempt")
+            plans = await asyncio.to_thread(fetch.plan_reads, jobdir, want)
+        except (ValueError, OSError) as exc:
             return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
-        with f:
-            f.seek(offset)
-            return await stream_file(request, f, length)
+        self.shuffle_requests += 1
+        self.shuffle_segments += sum(len(parts) for _, parts in want)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        pieces = fetch.answer_pieces(plans)
+        try:
+            while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+                await resp.write(piece)
+        except OSError as exc:
+            # the reducer sees the answer cut short and reports a fetch failure
+            log.warning("shuffle answer for %s cut short: %s", job, exc)
+            pieces.close()
+            raise
+        await resp.write_eof()
+        return resp
 
     # -- cached partitions ------------------------------------------------------------
 
-    async def put_block(self, request: web.Request) -> web.Response:
-        """A task caches a partition here (the body: its pickled records)."""
+    async def put_blocks(self, request: web.Request) -> web.Response:
+        """A task caches partitions here: msgpack [[id, level, pickled records], ...]."""
         try:
-            bid = block_id(request.query.get("id", ""))
-            level = request.query.get("level", "")
-            data = await request.read()
-            await asyncio.to_thread(self.blocks.put, bid, data, level)
-        except (ValueError, OSError) as exc:
+            items = msgpack.unpackb(await request.read())
+            if not isinstance(items, list):
+                raise ValueError("blocks: must be a list of [id, level, data]")
+            checked = []
+            for item in items:
+                bid, level, data = item
+                if not isinstance(level, str) or not isinstance(data, bytes):
+                    raise ValueError("blocks: each is [id, level, data]")
+                checked.append((block_id(bid), level, data))
+            for bid, level, data in checked:
+                await asyncio.to_thread(self.blocks.put, bid, data, level)
+        except (ValueError, TypeError, OSError, msgpack.ExtraData) as exc:
             return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
-        self.wake.set()          # tell the scheduler where the block is
+        self.wake.set()          # tell the scheduler where the blocks are
         return web.Response(text="ok")
 
-    async def get_block(self, request: web.Request) -> web.Response:
+    async def get_blocks(self, request: web.Request) -> web.StreamResponse:
+        """Cached partitions, msgpack [id, ...]; for each, an 8-byte length
+        (MISSING: not here) and the block (fetch.py's framing)."""
         try:
-            bid = block_id(request.query.get("id", ""))
-        except ValueError as exc:
-            return error_response(exc)
-        data = await asyncio.to_thread(self.blocks.get, bid)
-        if data is None:
-            return error_response(FileNotFoundError(2, "no such block here", bid))
-        return web.Response(body=data, content_type="application/octet-stream")
+            ids = msgpack.unpackb(await request.read())
+            if not isinstance(ids, list) or len(ids) > fetch.MAX_WANT:
+                raise ValueError(f"ids: must be a list of at most {fetch.MAX_WANT} block ids")
+            ids = [block_id(b) for b in ids]
+        except (ValueError, TypeError, msgpack.ExtraData) as exc:
+            return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        for bid in ids:
+            data = self.blocks.get_memory(bid)
+            if data is None:
+                data = await asyncio.to_thread(self.blocks.get, bid)
+            if data is None:
+                await resp.write(fetch.U64.pack(fetch.MISSING))
+            else:
+                await resp.write(fetch.U64.pack(len(data)) + data if len(data) < 65536
+                                 else fetch.U64.pack(len(data)))
+                if len(data) >= 65536:
+                    await resp.write(data)
+        await resp.write_eof()
+        return resp
 
     # -- pages -------------------------------------------------------------------------
 
@@ -276,6 +318,8 @@ class WorkerDaemon:
     async def metrics(self, _request: web.Request) -> web.Response:
         return web.Response(text=pages.prometheus("stackyard_worker", {
             "slots": self.slots, "running": len(self.procs), "finished_total": self.finished,
+            "shuffle_requests_total": self.shuffle_requests,
+            "shuffle_segments_total": self.shuffle_segments,
             "block_memory_bytes": self.blocks.memory_used, "block_disk_bytes": self.blocks.disk_used}),
             content_type="text/plain")
 

@@ -55,6 +55,27 @@ class DatasetProgram:
     sort_buffer: int = 64 << 20
     memory: int = 512 << 20               # map-side combining flushes beyond this RSS
 
+    def prefetch(self, ctx: TaskContext) -> None:
+        """Ask for every shuffle partition the attempt's tasks read at once."""
+        if len(ctx.tasks) < 2:
+            return               # nothing to gain
+        plan = self.plans[ctx.stage]
+        wanted: dict[tuple[str, int], set[int]] = {}
+        blocks: dict[str, list[str]] = {}
+        for index in ctx.tasks:
+            for dep, split in shuffle_reads(plan.node, plan.partitions[index], self, blocks):
+                sid = self.stage_of.get(dep.id)
+                if sid is not None:
+                    wanted.setdefault((ctx.job, sid), set()).add(split)
+                elif (self.written or {}).get(dep.id) is not None:
+                    job, stage = self.written[dep.id]
+                    wanted.setdefault((job, stage), set()).add(split)
+        try:
+            ctx.prefetch_blocks(blocks)
+            ctx.prefetch(wanted)
+        except (FetchFailed, FileNotFoundError, StackyardError):
+            pass       # each task meets (and reports) the failure when it reads
+
     def run_task(self, ctx: TaskContext) -> None:
         plan = self.plans[ctx.stage]
         split = plan.partitions[ctx.task]
@@ -66,7 +87,6 @@ class DatasetProgram:
                 buf = ctx.map_output(None, None, self.sort_buffer)
                 n = buf.extend_partitioned(shuffle_items(plan.dep, records, split, self.memory))
                 ctx.incr("shuffle_records_written", n)
-                buf.close()
                 value = None
             else:
                 value = self.result(split, records, rt)
@@ -80,6 +100,28 @@ class DatasetProgram:
         updates = shared.task_updates()
         if plan.dep is None or any(updates.values()):
             ctx.output = dumps((value, updates))
+
+
+def shuffle_reads(node: Node, split: int, program: DatasetProgram,
+                  blocks: dict[str, list[str]]) -> Iterator[tuple]:
+    """(shuffle, partition) for what computing SPLIT of NODE reads from shuffles,
+    through narrow dependencies; a partition cached on a worker ends the walk
+    (and goes into BLOCKS, with the workers holding it)."""
+    stack, seen = [(node, split)], set()
+    while stack:
+        n, s = stack.pop()
+        if (n.id, s) in seen:
+            continue
+        seen.add((n.id, s))
+        if n.storage is not None:
+            bid = block_id(program.app, n.id, s)
+            if bid in program.blocks:
+                blocks[bid] = program.blocks[bid]
+                continue
+        for d in n.deps:
+            if isinstance(d, ShuffleDep):
+                yield d, s
+        stack += n.narrow(s)
 
 
 def save_partition(output: str, kind: str, split: int, records: Iterator, rt: Runtime) -> None:

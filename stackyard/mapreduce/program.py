@@ -24,6 +24,10 @@ class MapReduceProgram:
     output: str
     reducers: int
 
+    def prefetch(self, ctx: TaskContext) -> None:
+        if ctx.stage == 1:
+            ctx.prefetch({(ctx.job, 0): set(ctx.tasks)})
+
     def run_task(self, ctx: TaskContext) -> None:
         self.job.setup(ctx)
         if ctx.stage == 0:
@@ -34,7 +38,7 @@ class MapReduceProgram:
     def run_map(self, ctx: TaskContext) -> None:
         job, c = self.job, ctx.counters
         split = ctx.split = self.splits[ctx.task]     # Hadoop's context.getInputSplit()
-        c["map_input_bytes"] = split.length
+        c["map_input_bytes"] = c.get("map_input_bytes", 0) + split.length
         records = counted(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
         if not self.reducers:
             pairs = counted(job.map_records(records), c, "map_output_records")
@@ -46,7 +50,6 @@ class MapReduceProgram:
         buf = ctx.map_output(None if default else job.partitioner, combiner, job.sort_buffer)
         n = buf.extend(job.map_records(records))
         c["map_output_records"] = c.get("map_output_records", 0) + n
-        buf.close()
 
     def run_reduce(self, ctx: TaskContext) -> None:
         c = ctx.counters
