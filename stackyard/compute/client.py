@@ -35,8 +35,8 @@ class EngineClient:
     def status(self, job: str, wait: float = 0.0) -> dict:
         return self.call("status", job=job, wait=wait)
 
-    def kill(self, job: str) -> None:
-        self.call("kill", job=job)
+    def kill(self, job: str, reason: str = "") -> None:
+        self.call("kill", job=job, **({"reason": reason} if reason else {}))
 
     def jobs(self) -> list[dict]:
         return self.call("jobs")
@@ -49,8 +49,11 @@ class EngineClient:
         from the scheduler's memory)."""
         return self.call("results", job=job, stage=stage, forget=forget)
 
-    def blocks(self, prefix: str) -> dict[str, list[list[str]]]:
-        """{block id: [[worker, address], ...]}: where cached partitions are."""
+    def blocks(self, prefix: str | list[str]) -> dict[str, list[list[str]]]:
+        """{block id: [[worker, address], ...]}: where the cached partitions
+        whose ids start with PREFIX (or one of a list of them) are."""
+        if isinstance(prefix, list):
+            return self.call("blocks", prefixes=prefix)
         return self.call("blocks", prefix=prefix)
 
     def drop_blocks(self, prefix: str) -> None:

@@ -143,6 +143,7 @@ class Job:
     task_counters: dict = field(default_factory=dict)  # the winning attempts' counters, summed
     app: str = ""                      # the dataset application it belongs to, if any
     group: str = ""                    # the driver's job group (cancelled together)
+    payload_bytes: int = 0             # the size of the job's code and lineage
 
     @property
     def pool(self) -> str:
@@ -632,9 +633,9 @@ class SchedulerCore:
 
     # -- cached blocks -----------------------------------------------------------
 
-    def block_locations(self, prefix: str) -> dict[str, list[list[str]]]:
+    def block_locations(self, prefix: str | tuple[str, ...]) -> dict[str, list[list[str]]]:
         """{block id: [[worker name, address], ...]} for the live workers' blocks
-        starting with PREFIX."""
+        starting with PREFIX (or one of several)."""
         out: dict[str, list[list[str]]] = {}
         for w in self.workers.values():
             if w.alive:
@@ -661,6 +662,14 @@ class SchedulerCore:
             for w in self.workers.values():
                 w.to_clean.append(job_id)
         return cancelled
+
+    def release(self, app: str, job_id: str) -> None:
+        """APP no longer reads JOB_ID's shuffle outputs: the workers delete them."""
+        kept = self.kept.get(app, [])
+        if job_id in kept:
+            kept.remove(job_id)
+            for w in self.workers.values():
+                w.to_clean.append(job_id)
 
     def drop_blocks(self, prefix: str) -> None:
         """Have every worker forget the blocks starting with PREFIX (unpersist)."""
@@ -718,6 +727,7 @@ class SchedulerCore:
             "id": job.id, "name": job.name, "user": job.user, "state": job.state,
             "error": job.error, "submitted": job.submitted, "finished": job.finished,
             "counters": counters, "app": job.app, "group": job.group,
+            "payload_bytes": job.payload_bytes,
             "stages": [{"id": s.id, "name": s.name, "tasks": len(s.tasks),
                         "succeeded": s.succeeded,
                         "running": sum(len(a.tasks) for a in s.running.values()),

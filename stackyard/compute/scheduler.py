@@ -10,7 +10,7 @@ RPCs (msgpack, signed like every other call):
                                   job starts at once
     results {job, stage, forget}  -> each task's returned bytes (opaque); forget:
                                      drop them once read
-    blocks {prefix} / drop_blocks {prefix}
+    blocks {prefix | prefixes} / drop_blocks {prefix}
                                   -> where cached partitions are / forget them
     app_alive {app} / app_ended {app}
                                   -> a dataset driver renews its lease (the
@@ -22,6 +22,8 @@ RPCs (msgpack, signed like every other call):
                                      (only those holding data for PARTITIONS)
     commit {attempt, task}        -> bool, the output-commit permission
     kill {job}
+    release {app, job}            -> a finished job's kept shuffle outputs are
+                                     deleted (no dataset of the driver reads them)
     cancel {app, group}           -> the ids of the application's running jobs
                                      (of its job group) now cancelled
 Pages: /status (jobs), /job?id= (stages, tasks, attempts), /metrics.
@@ -63,7 +65,7 @@ class SchedulerDaemon:
         self.app = make_app(self.secret)
         for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
                      "commit", "kill", "workers", "detail", "results", "blocks", "drop_blocks",
-                     "app_alive", "app_ended", "cancel"):
+                     "app_alive", "app_ended", "cancel", "release"):
             self.app.router.add_post(f"/rpc/{name}", rpc(getattr(self, f"rpc_{name}")))
         self.app.router.add_get("/", self.page_status)
         self.app.router.add_get("/status", self.page_status)
@@ -78,6 +80,7 @@ class SchedulerDaemon:
             raise ValueError("payload: must be bytes")
         job_id = time.strftime("job_%Y%m%d%H%M%S_") + uuid.uuid4().hex[:6]
         job = self.core.submit(job_id, a["spec"], time.monotonic())
+        job.payload_bytes = len(payload)
         self.payloads[job_id] = payload
         log.info("job %s (%s) submitted by %s: %s", job_id, job.name, job.user,
                  ", ".join(f"{s.name}[{len(s.tasks)}]" for s in job.stages))
@@ -170,6 +173,11 @@ class SchedulerDaemon:
         return self.core.results(a["job"], int(a["stage"]), bool(a.get("forget")))
 
     def rpc_blocks(self, a: dict) -> dict:
+        prefixes = a.get("prefixes")
+        if prefixes is not None:
+            if not isinstance(prefixes, list) or not all(isinstance(p, str) for p in prefixes):
+                raise ValueError("prefixes: must be a list of strings")
+            return self.core.block_locations(tuple(prefixes)) if prefixes else {}
         return self.core.block_locations(str(a.get("prefix") or ""))
 
     def rpc_drop_blocks(self, a: dict) -> bool:
@@ -187,6 +195,11 @@ class SchedulerDaemon:
         for job in self.core.app_ended(str(a["app"]), time.monotonic()):
             log.info("job %s cancelled: its application %s ended", job, a["app"])
         self._changed()
+        return True
+
+    def rpc_release(self, a: dict) -> bool:
+        """A driver no longer needs a finished job's shuffle outputs."""
+        self.core.release(str(a["app"]), str(a["job"]))
         return True
 
     def rpc_cancel(self, a: dict) -> list[str]:
@@ -208,7 +221,8 @@ class SchedulerDaemon:
 
     def rpc_kill(self, a: dict) -> bool:
         self._job(a["job"])
-        self.core.kill_job(a["job"], time.monotonic())
+        self.core.kill_job(a["job"], time.monotonic(),
+                           str(a.get("reason") or "killed by the user")[:500])
         self._changed()
         return True
 

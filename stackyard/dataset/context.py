@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 
 from stackyard.compute.client import JobFailed
@@ -56,6 +57,13 @@ class Context:
         self.task_memory = 512 << 20      # a task's size past which combining dicts are flushed
         # the application's lease: while this driver lives it renews it; when it
         # dies without stop(), the scheduler drops its cached partitions
+        self._local = threading.local()        # the job group, per thread (Spark's is too)
+        self._running: dict[str, str] = {}     # job id -> its group, while it runs
+        self._persisted = False                # has any dataset of it been persisted?
+        self._checkpoint_dir: str | None = None
+        self._checkpointing = False
+        self._gone: list[int] = []              # shuffles garbage-collected, to release
+        self._gone_lock = threading.Lock()
         lease = float(self.engine.call("app_alive", app=self.applicationId))
         self._ended = threading.Event()
         self._renewer = threading.Thread(target=self._renew, args=(lease / 3,), daemon=True,
@@ -129,6 +137,7 @@ class Context:
 
     def _register_shuffle(self, dep: lineage.ShuffleDep) -> None:
         dep.id = next(self._ids)
+        weakref.finalize(dep, self._shuffle_gone, dep.id)
 
     def _rdd(self, node: lineage.Node) -> RDD:
         self._check()
@@ -277,6 +286,39 @@ class Context:
         self._accumulators[acc.aid] = acc
         return acc
 
+    # -- job groups and cancellation ----------------------------------------------------------
+
+    def setJobGroup(self, groupId: str, description: str = "",  # noqa: N802,N803
+                    interruptOnCancel: bool = False) -> None:  # noqa: N803
+        """The jobs this thread starts from now on belong to GROUPID, which
+        cancelJobGroup cancels together (their task processes are killed
+        either way: interruptOnCancel is accepted for PySpark's sake)."""
+        self._local.group = str(groupId)
+        self._local.description = description
+
+    def setJobDescription(self, value: str) -> None:  # noqa: N802
+        self._local.description = value
+
+    def cancelJobGroup(self, groupId: str) -> None:  # noqa: N802,N803
+        """Cancel the running jobs of GROUPID (from any thread)."""
+        self.engine.call("cancel", app=self.applicationId, group=str(groupId),
+                         reason=f"cancelled: part of job group {groupId!r}, which was cancelled")
+
+    def cancelAllJobs(self) -> None:  # noqa: N802
+        """Cancel every running job of this application (from any thread)."""
+        self.engine.call("cancel", app=self.applicationId,
+                         reason="cancelled: the driver cancelled all of its jobs")
+
+    def cancelJob(self, jobId: str, reason: str | None = None) -> None:  # noqa: N802,N803
+        """Cancel one running job of this application (ids: runningJobs())."""
+        if jobId not in self._running:
+            raise ValueError(f"job {jobId!r}: not a running job of this application")
+        self.engine.kill(jobId, f"cancelled by its driver{': ' + reason if reason else ''}")
+
+    def runningJobs(self) -> list[str]:  # noqa: N802
+        """The ids of this application's jobs running now."""
+        return list(self._running)
+
     # -- running jobs -------------------------------------------------------------------------
 
     def runJob(self, rdd: RDD, partitionFunc: Callable, partitions: list[int] | None = None,  # noqa: N802,N803
@@ -310,17 +352,29 @@ class Context:
                 raise ValueError(f"partition {p} out of range 0..{node.num_partitions - 1}")
         if not partitions:
             return []
+        self._release_shuffles()
         action = f"{op} at {self._site()}"
         for whole in (False, True):
-            blocks = self.engine.blocks(self.applicationId + "/") if _persists(node) else {}
-            cached = set() if whole else _fully_cached(node, blocks, self.applicationId)
+            blocks, cached = self._lineage_blocks(node, whole)
             written = {} if whole else dict(self._written)
             plans, stage_of = stages.build(node, partitions, cached, written)
+            if not whole:
+                # the payload carries the lineage up to the shuffles earlier jobs
+                # wrote, not beyond (Spark's tasks carry theirs up to the
+                # stage's shuffle dependencies): a cached partition that is
+                # lost is recomputed in the job from what the payload has
+                copies = lineage.pruned_copy([p.node for p in plans] + [p.dep for p in plans],
+                                             lambda n: False, set(written))
+                plans = [stages.StagePlan(copies[id(p.node)],
+                                          copies[id(p.dep)] if p.dep is not None else None,
+                                          p.partitions, p.parents) for p in plans]
             program = DatasetProgram(self.applicationId, plans, stage_of,
                                      {b: [a for _, a in held] for b, held in blocks.items()},
                                      func, written, self.sort_buffer, self.task_memory)
-            spec = {"name": action, "user": self.fs.user, "groups": self.fs.groups,
-                    "app": self.applicationId,
+            group = getattr(self._local, "group", "")
+            spec = {"name": getattr(self._local, "description", "") or action,
+                    "user": self.fs.user, "groups": self.fs.groups,
+                    "app": self.applicationId, "job_group": group,
                     "max_attempts": 4, "speculative": True,
                     "stages": [{"name": p.name(action), "tasks": len(p.partitions),
                                 "partitions": p.dep.partitioner.numPartitions if p.dep else 0,
@@ -329,6 +383,7 @@ class Context:
                                                                blocks) for s in p.partitions]}
                                for p in plans]}
             job = self.engine.submit(spec, pack(program))
+            self._running[job] = group
             try:
                 self.engine.wait(job, self._show if self._progress else None)
             except JobFailed as exc:
@@ -336,9 +391,14 @@ class Context:
                     continue
                 raise
             except KeyboardInterrupt:
-                self.engine.kill(job)
+                # Ctrl-C: what this action started stops too, tasks and all
+                try:
+                    self.engine.kill(job, "cancelled: the driver was interrupted (Ctrl-C)")
+                except StackyardError:
+                    pass
                 raise
             finally:
+                self._running.pop(job, None)
                 if self._progress:
                     sys.stderr.write("\r\033[K")
             for sid, plan in enumerate(plans):
@@ -356,8 +416,126 @@ class Context:
                             self._accumulators[aid].add(term)
                     if sid == last:
                         values.append(value)
+            self._do_checkpoints(node)
             return values
         raise AssertionError("unreachable")
+
+    def _lineage_blocks(self, node: lineage.Node, whole: bool
+                        ) -> tuple[dict[str, list], set[int]]:
+        """(where the cached partitions NODE's job may read are, the ids of the
+        persisted nodes with every partition cached). The walk stops at those
+        nodes and at shuffles earlier jobs wrote, so it costs what is new in
+        the lineage, not its whole history (WHOLE: the whole of it)."""
+        if not self._persisted:
+            return {}, set()
+        app = self.applicationId
+        written = set() if whole else set(self._written)
+        blocks: dict[str, list] = {}
+        cached: set[int] = set()
+        starts, seen = [node], set()
+        while starts:
+            reached: list[lineage.Node] = []
+            stack = list(starts)
+            starts = []
+            while stack:
+                n = stack.pop()
+                if id(n) in seen:
+                    continue
+                seen.add(id(n))
+                if n.storage is not None:
+                    reached.append(n)
+                    continue          # its parents matter only if it is not all cached
+                stack += _parents(n, written)
+            if not reached:
+                break
+            blocks.update(self.engine.blocks([f"{app}/rdd_{n.id}_" for n in reached]))
+            for n in reached:
+                if all(stages.block_id(app, n.id, p) in blocks for p in range(n.num_partitions)):
+                    cached.add(n.id)
+                else:
+                    starts += _parents(n, written)
+        return blocks, cached
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def setCheckpointDir(self, dirName: str) -> None:  # noqa: N802,N803
+        """Where checkpoint() writes (a DFS directory; a folder of this
+        application's is made in it, as Spark does)."""
+        if local_path(dirName) is not None:
+            raise ValueError(f"setCheckpointDir: {dirName!r} is on one machine's disk; "
+                             "checkpoints go to the DFS, where every worker reads them")
+        path = posixpath.join(dirName, self.applicationId)
+        self.fs.mkdir(path)
+        self._checkpoint_dir = path
+
+    def getCheckpointDir(self) -> str | None:  # noqa: N802
+        return self._checkpoint_dir
+
+    def _do_checkpoints(self, node: lineage.Node) -> None:
+        """After a job over NODE: write the checkpoints its lineage asked for
+        and cut the lineage there (Spark's RDD.doCheckpoint)."""
+        if self._checkpointing:
+            return
+        wanted = [n for n in lineage.walk(node, lambda n: n.checkpoint is None or
+                                          n.checkpoint in ("wanted", "local wanted"))
+                  if n.checkpoint in ("wanted", "local wanted")]
+        if not wanted:
+            return
+        self._checkpointing = True
+        try:
+            for n in reversed(wanted):         # the oldest first: later ones read it
+                if n.checkpoint == "wanted":
+                    self._write_checkpoint(n)
+                else:
+                    self._local_checkpoint(n)
+        finally:
+            self._checkpointing = False
+
+    def _write_checkpoint(self, n: lineage.Node) -> None:
+        from stackyard.compute.splits import Split
+        path = posixpath.join(self._checkpoint_dir, f"rdd-{n.id}")
+        self._save(n, path, "pickle")
+        splits = []
+        for split in range(n.num_partitions):
+            part = posixpath.join(path, f"part-{split:05d}")
+            length = self.fs.stat(part)["length"]
+            locs = self.fs.chunk_locations(part, 0, 1) if length else []
+            splits.append(Split(part, 0, length, tuple(locs[0].hosts) if locs else ()))
+        lineage.truncate(n, lineage.CheckpointFiles(path, splits))
+
+    def _local_checkpoint(self, n: lineage.Node) -> None:
+        prefix = f"{self.applicationId}/rdd_{n.id}_"
+        held = self.engine.blocks([prefix])
+        missing = [p for p in range(n.num_partitions)
+                   if stages.block_id(self.applicationId, n.id, p) not in held]
+        if missing:             # the job computed only some: cache the rest now
+            self._run_job(n, lambda _s, it, _rt: sum(1 for _ in it), missing,
+                          "localCheckpoint")
+        lineage.truncate(n, "local")
+
+    # -- shuffle outputs no dataset needs any more (Spark's ContextCleaner) ------------------
+
+    def _shuffle_gone(self, dep_id: int) -> None:
+        """A shuffle dependency was garbage-collected (any thread)."""
+        with self._gone_lock:
+            self._gone.append(dep_id)
+
+    def _release_shuffles(self) -> None:
+        """Tell the scheduler which earlier jobs' shuffle outputs no dataset can
+        read any more, so that workers delete them."""
+        with self._gone_lock:
+            gone, self._gone = self._gone, []
+        jobs = set()
+        for dep_id in gone:
+            done = self._written.pop(dep_id, None)
+            if done is not None:
+                jobs.add(done[0])
+        still = {job for job, _ in self._written.values()}
+        for job in sorted(jobs - still):
+            try:
+                self.engine.call("release", app=self.applicationId, job=job)
+            except StackyardError:
+                pass
 
     def _show(self, summary: dict) -> None:
         for s in summary["stages"]:
@@ -368,23 +546,14 @@ class Context:
                 return
 
 
-def _persists(node: lineage.Node) -> bool:
-    return any(n.storage is not None for n in lineage.walk(node))
-
-
-def _fully_cached(node: lineage.Node, blocks: dict, app: str) -> set[int]:
-    """Ids of the persisted nodes in NODE's lineage with every partition cached."""
-    full: set[int] = set()
-
-    def enter(n: lineage.Node) -> bool:
-        if n.storage is not None and all(stages.block_id(app, n.id, s) in blocks
-                                         for s in range(n.num_partitions)):
-            full.add(n.id)
-            return False          # what it was made from is not needed
-        return True
-
-    for _ in lineage.walk(node, enter):
-        pass
-    return full
-
-
+def _parents(n: lineage.Node, written: set[int]) -> list[lineage.Node]:
+    """The nodes N's job may compute next: narrow parents, and the parents of
+    shuffles no earlier job wrote."""
+    out = []
+    for d in n.deps:
+        if isinstance(d, lineage.ShuffleDep):
+            if d.id not in written:
+                out.append(d.parent)
+        else:
+            out.append(d)
+    return out

@@ -31,6 +31,12 @@ class Node(ABC):
         self.partitioner = partitioner
         self.storage = None           # a StorageLevel once persisted
         self.name: str | None = None
+        # checkpoint(): "wanted", then the files' splits once written (deps cut);
+        # localCheckpoint(): "local wanted", then "local" (deps cut: only the
+        # cached blocks hold it). PRUNED: a stand-in whose lineage stayed on
+        # the driver (it must come from the cache).
+        self.checkpoint: object = None
+        self.pruned = False
 
     @abstractmethod
     def compute(self, split: int, rt) -> Iterator:
@@ -46,6 +52,71 @@ class Node(ABC):
 
     def describe(self) -> str:
         return f"{self.name or self.kind}[{self.id}] at {self.op} at {self.site}"
+
+
+class CheckpointFiles:
+    """Where checkpoint() wrote a dataset: one file (a Split) per partition."""
+
+    def __init__(self, path: str, splits: list):
+        self.path, self.splits = path, splits
+
+
+def no_parents(split: int) -> list:
+    """narrow() of a node whose lineage was cut (an instance attribute)."""
+    return []
+
+
+def truncate(node: Node, checkpoint: object) -> None:
+    """NODE's lineage ends here: it is read from a checkpoint from now on."""
+    node.checkpoint = checkpoint
+    node.deps = []
+    node.narrow = no_parents
+
+
+def pruned_copy(roots: list, cut: Callable[[Node], bool], written: set[int]) -> dict[int, object]:
+    """Copies of ROOTS' lineage (nodes and shuffle dependencies, by id(original))
+    that end at the nodes CUT says a job needs no further (their partitions
+    are cached) and at the shuffles in WRITTEN (an earlier job's output is
+    read instead): what a job's payload carries, so that it grows with what
+    is new, not with the whole history. A lost cached partition or shuffle
+    output is met by resubmitting with the whole lineage."""
+    import copy
+    memo: dict[int, object] = {}
+
+    def node_copy(n: Node) -> Node:
+        got = memo.get(id(n))
+        if got is not None:
+            return got
+        c = copy.copy(n)
+        memo[id(n)] = c
+        if cut(n) and n.deps:
+            c.deps, c.pruned = [], True
+            c.narrow = no_parents
+            return c
+        c.deps = [dep_copy(d) if isinstance(d, ShuffleDep) else node_copy(d) for d in n.deps]
+        return c
+
+    def dep_copy(d: ShuffleDep) -> ShuffleDep:
+        got = memo.get(id(d))
+        if got is not None:
+            return got
+        c = copy.copy(d)
+        memo[id(d)] = c
+        if d.id in written:
+            stub = copy.copy(d.parent)
+            stub.deps, stub.pruned = [], True
+            stub.narrow = no_parents
+            c.parent = stub
+        else:
+            c.parent = node_copy(d.parent)
+        return c
+
+    for r in roots:
+        if isinstance(r, ShuffleDep):
+            dep_copy(r)
+        elif r is not None:
+            node_copy(r)
+    return memo
 
 
 class Aggregator:

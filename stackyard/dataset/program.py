@@ -19,7 +19,7 @@ from stackyard.compute.records import write_batches
 from stackyard.compute.shuffle import counted
 from stackyard.dataset import shared
 from stackyard.dataset.exchange import shuffle_items
-from stackyard.dataset.lineage import Node, ShuffleDep
+from stackyard.dataset.lineage import CheckpointFiles, Node, ShuffleDep
 from stackyard.dataset.localfs import LocalFiles
 from stackyard.dataset.stages import StagePlan, block_id
 from stackyard.errors import StackyardError
@@ -30,6 +30,10 @@ LINEAGE_LOST = "[lineage lost]"
 class LineageLost(Exception):
     """A cached partition is gone and the shuffle it was made from is not part
     of this job: the driver resubmits the job with the whole lineage."""
+
+
+class LocalCheckpointLost(Exception):
+    """A partition of a locally checkpointed dataset is gone with its worker."""
 
 
 class TaskError(Exception):
@@ -113,6 +117,8 @@ def shuffle_reads(node: Node, split: int, program: DatasetProgram,
         if (n.id, s) in seen:
             continue
         seen.add((n.id, s))
+        if n.checkpoint is not None or n.pruned:
+            continue
         if n.storage is not None:
             bid = block_id(program.app, n.id, s)
             if bid in program.blocks:
@@ -166,7 +172,24 @@ class Runtime:
     def iterator(self, node: Node, split: int) -> Iterator:
         if node.storage is not None:
             return self._watch(node, lambda: self._cached(node, split))
-        return self._watch(node, lambda: node.compute(split, self))
+        return self._watch(node, lambda: self._compute(node, split))
+
+    def _compute(self, node: Node, split: int) -> Iterator:
+        """SPLIT of NODE from its lineage, or from its checkpoint's files."""
+        cp = node.checkpoint
+        if isinstance(cp, CheckpointFiles):
+            from stackyard.compute.splits import file_records
+            return file_records(self.fs, cp.splits[split], self.counters)
+        if cp == "local":
+            raise LocalCheckpointLost(
+                f"Checkpoint block {block_id(self.program.app, node.id, split)} not found! "
+                "Either the worker that cached this partition of a locally checkpointed "
+                "dataset is no longer alive, or the dataset was unpersisted. If this "
+                "keeps happening, use rdd.checkpoint() instead, which is slower than "
+                "local checkpointing but survives the loss of a worker.")
+        if node.pruned:
+            raise LineageLost(f"a cached partition of {node.describe()} was lost")
+        return node.compute(split, self)
 
     def _watch(self, node: Node, make: Callable[[], Iterator]) -> Iterator:
         """The node's records, remembering it as the failed one if it raises
@@ -183,7 +206,7 @@ class Runtime:
         data = self.ctx.get_block(bid, self.program.blocks.get(bid, []))
         if data is not None:
             return iter(pickle.loads(data))
-        items = list(node.compute(split, self))
+        items = list(self._compute(node, split))
         self.ctx.put_block(bid, dumps(items), node.storage.block_level)
         self.ctx.incr("cached_partitions")
         return iter(items)

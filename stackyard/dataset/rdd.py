@@ -281,7 +281,39 @@ class RDD(PairFunctions, Actions):
             raise ValueError("Cannot change storage level of an RDD after it was already "
                              f"assigned a level ({old} to {storageLevel})")
         self._node.storage = storageLevel
+        self.ctx._persisted = True
         return self
+
+    def checkpoint(self) -> None:
+        """Write this dataset to the checkpoint directory after the next job
+        that computes it, and forget its lineage then (Spark's checkpoint:
+        it survives the loss of any worker, at the cost of a DFS write)."""
+        if self.ctx.getCheckpointDir() is None:
+            raise ValueError("Checkpoint directory has not been set in the SparkContext "
+                             "(sc.setCheckpointDir)")
+        if self._node.checkpoint is None:
+            self._node.checkpoint = "wanted"
+
+    def localCheckpoint(self) -> None:  # noqa: N802
+        """Cut this dataset's lineage after the next job that computes it,
+        keeping its partitions only in the workers' caches (fast, but a lost
+        worker loses them for good: the job then fails)."""
+        if self._node.checkpoint is None:
+            if self._node.storage is None:
+                self.persist(StorageLevel.MEMORY_AND_DISK)
+            elif not self._node.storage.useDisk:
+                self._node.storage = StorageLevel.MEMORY_AND_DISK
+            self._node.checkpoint = "local wanted"
+
+    def isCheckpointed(self) -> bool:  # noqa: N802
+        return self._node.checkpoint is not None and self._node.checkpoint not in (
+            "wanted", "local wanted")
+
+    def isLocallyCheckpointed(self) -> bool:  # noqa: N802
+        return self._node.checkpoint == "local"
+
+    def getCheckpointFile(self) -> str | None:  # noqa: N802
+        return getattr(self._node.checkpoint, "path", None)
 
     def cache(self) -> RDD:
         return self.persist(StorageLevel.MEMORY_ONLY)

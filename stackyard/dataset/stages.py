@@ -83,6 +83,9 @@ def preferred(node: Node, split: int, app: str, blocks: dict[str, list], depth: 
         held = blocks.get(block_id(app, node.id, split))
         if held:
             return [name for name, _address in held]
+    cp = node.checkpoint
+    if hasattr(cp, "splits"):
+        return list(cp.splits[split].hosts)
     own = node.locations(split)
     if own or depth > 20:
         return own

@@ -29,9 +29,19 @@ def _bar(fraction: float) -> str:
             f"</span> {pct}%")
 
 
+def _shown_state(job: dict) -> str:
+    """A job's state, and why when it did not succeed (a cancelled job says
+    who cancelled it)."""
+    why = job["error"].strip().splitlines()[0] if job["error"].strip() else ""
+    state = "cancelled" if job["state"] == "killed" else job["state"]
+    return _state(job["state"]).replace(f">{html.escape(job['state'])}<",
+                                        f">{html.escape(state)}<") + (
+        f"<br><small>{html.escape(why[:200])}</small>" if why else "")
+
+
 def scheduler_page(jobs: list[dict], workers: list[dict], apps: list[list[str]] = ()) -> str:
     rows = [[f"<a href='/job?id={quote(j['id'])}'>{html.escape(j['id'])}</a>",
-             html.escape(j["name"]), html.escape(j["user"]), _state(j["state"]),
+             html.escape(j["name"]), html.escape(j["user"]), _shown_state(j),
              "<br>".join(f"{html.escape(s['name'])} {_bar(s['progress'])}" for s in j["stages"])]
             for j in reversed(jobs)]
     wrows = [[html.escape(w["name"]), html.escape(w["address"]), html.escape(w["chunkserver"]),

@@ -175,3 +175,92 @@ def test_delay_scheduling_waits_a_little_for_a_slot_near_the_data():
     core.submit("k", spec, 2)                                # nobody alive is near: at once
     now = core.heartbeat("w2", "w2:1", "cs-2", 2, [], [late[0]["attempt"]], 2.0)["launch"]
     assert [x["job"] for x in now] == ["k"]
+
+
+def test_quick_tasks_ride_together_and_a_failed_group_splits():
+    core = SchedulerCore(group_seconds=0.5)
+    core.submit("j", {"name": "t", "stages": [{"name": "s", "tasks": 100}]}, 0)
+    first = beat(core, "w", 0, slots=1)["launch"]
+    assert first[0]["tasks"] == [0]                     # nothing measured yet: one task
+    # it took 10 ms: the next attempt runs a group, within its share of what is left
+    nxt = beat(core, "w", 0.01, [ok(first[0]["attempt"])], slots=1)["launch"]
+    assert len(nxt[0]["tasks"]) == 50 and nxt[0]["tasks"][0] == 1
+    group = nxt[0]["attempt"]
+    again = beat(core, "w", 0.02, [{"attempt": group, "state": FAILED, "error": "boom"}],
+                 slots=1)["launch"]
+    job = core.jobs["j"]
+    assert all(job.stages[0].tasks[i].solo for i in nxt[0]["tasks"])
+    failed, now, seen = set(nxt[0]["tasks"]), 0.03, []
+    while again:                                      # run the job out
+        seen.append(again[0]["tasks"])
+        outputs = [b"x%d" % i for i in again[0]["tasks"]]
+        again = beat(core, "w", now, [{**ok(again[0]["attempt"]), "outputs": outputs}],
+                     slots=1)["launch"]
+        now += 0.01
+    assert job.state == SUCCEEDED
+    assert all(len(ts) == 1 for ts in seen if failed & set(ts))   # each alone now
+    assert core.results("j", 0) == [b""] + [b"x%d" % i for i in range(1, 100)]
+
+
+def test_a_map_group_is_one_output_and_empty_segments_are_left_out():
+    core = SchedulerCore(group_seconds=1.0)
+    core.submit("j", mr_spec(maps=6, reducers=3), 0)
+    a = beat(core, "w", 0, slots=1)["launch"][0]
+    g = beat(core, "w", 0.01, [{**ok(a["attempt"]), "empty": bytes([0b110])}],
+             slots=1)["launch"][0]
+    assert g["tasks"] == [1, 2, 3]          # 10 ms a task, 5 left for 1 slot: half of them
+    beat(core, "w", 0.03, [{**ok(g["attempt"]), "empty": bytes([0b011])}], slots=1)
+    where = core.map_outputs("j", 0, [0, 1, 2])
+    assert where["missing_count"] == 2 and where["missing"] == [4, 5]
+    got = {o["attempt"]: o["parts"] for o in where["outputs"]}
+    assert got == {a["attempt"]: [0], g["attempt"]: [2]}     # one entry for the whole group
+    # a reducer that cannot fetch the group's output re-runs all of its tasks
+    core._lost_output(core.jobs["j"], 0, 2, 1)
+    tasks = core.jobs["j"].stages[0].tasks
+    assert [t.state for t in tasks[:4]] == [SUCCEEDED, PENDING, PENDING, PENDING]
+
+
+def test_applications_share_slots_fairly():
+    core = SchedulerCore()
+    spec = {"name": "big", "stages": [{"name": "s", "tasks": 5000}]}
+    core.submit("big", {**spec, "app": "A"}, 0)
+    first = beat(core, "w", 0, slots=4)["launch"]
+    assert len(first) == 4 and all(x["job"] == "big" for x in first)
+    core.submit("small", {"name": "small", "app": "B", "stages": [{"name": "s", "tasks": 10}]}, 1)
+    # the next free slot goes to the application running nothing, not to A's queue
+    nxt = beat(core, "w", 2, [ok(first[0]["attempt"])], slots=4)["launch"]
+    assert [x["job"] for x in nxt] == ["small"]
+    nxt = beat(core, "w", 3, [ok(first[1]["attempt"])], slots=4)["launch"]
+    assert [x["job"] for x in nxt] == ["small"]      # A still runs 2, B 1
+
+
+def test_a_driver_that_stops_renewing_has_its_jobs_cancelled_and_tasks_killed():
+    core = SchedulerCore(app_lease=3.0)
+    core.app_alive("app1", 0)
+    core.submit("j", {"name": "t", "app": "app1", "stages": [{"name": "s", "tasks": 3}]}, 0)
+    running = beat(core, "w", 0, slots=2)["launch"]
+    assert len(running) == 2
+    core.tick(2.0)
+    assert core.jobs["j"].state == "running"
+    core.tick(4.0)                                   # silent past its lease
+    job = core.jobs["j"]
+    assert job.state == KILLED and "driver went away" in job.error
+    out = beat(core, "w", 4.1, slots=2)
+    assert sorted(out["kill"]) == sorted(x["attempt"] for x in running)
+    assert out["launch"] == []
+
+
+def test_cancel_by_group_and_release_of_kept_outputs():
+    core = SchedulerCore()
+    core.app_alive("a", 0)
+    for jid, group in (("j1", "g1"), ("j2", "g2")):
+        core.submit(jid, {"name": jid, "app": "a", "job_group": group,
+                          "stages": [{"name": "s", "tasks": 1}]}, 0)
+    assert core.cancel(1, "a", "g1") == ["j1"]
+    assert core.jobs["j1"].state == KILLED and core.jobs["j2"].state == "running"
+    assert core.cancel(1, "other") == []
+    a = beat(core, "w", 2)["launch"][0]
+    beat(core, "w", 3, [ok(a["attempt"])])
+    assert core.kept["a"] == ["j2"]                  # its shuffle outputs stay ...
+    core.release("a", "j2")                          # ... until the driver needs them no more
+    assert core.kept["a"] == [] and "j2" in beat(core, "w", 4)["cleanup"]
