@@ -12,8 +12,13 @@ when a map output could not be fetched}.
 
 from __future__ import annotations
 
+# What every task would pay for once in its own process, paid here once in the
+# fork server instead (this module is preloaded there): the codec http.client
+# encodes host names with, and the resolver's first lookup.
+import encodings.idna  # noqa: E402,F401
 import os
 import signal
+import socket  # noqa: E402
 import sys
 import threading
 import time
@@ -21,6 +26,8 @@ import traceback
 from pathlib import Path
 
 import msgpack
+
+socket.getaddrinfo("127.0.0.1", 80)
 
 
 def die_with_parent() -> None:

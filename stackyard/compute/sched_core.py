@@ -44,7 +44,7 @@ import statistics
 from dataclasses import dataclass, field
 
 PENDING, RUNNING, SUCCEEDED, FAILED, KILLED = "pending", "running", "succeeded", "failed", "killed"
-MAX_GROUP = 1000               # tasks one attempt may run
+MAX_GROUP = 4096               # tasks one attempt may run
 DRIVER_GONE = ("cancelled: its application's driver went away (it stopped renewing its "
                "lease, or stopped)")
 
@@ -116,6 +116,7 @@ class Stage:
     running: dict[str, Attempt] = field(default_factory=dict)
     seconds: float = 0.0               # run time of finished attempts ...
     timed: int = 0                     # ... and how many tasks they ran
+    last: tuple[int, float] = (0, 0.0)  # the latest finished attempt: (tasks, seconds)
     solo_took: list[float] = field(default_factory=list)  # single-task attempts' run times
 
     @property
@@ -375,10 +376,17 @@ class SchedulerCore:
         every slot still gets a share of what is pending."""
         if not self.group_seconds or not stage.timed:
             return 1
-        per_task = stage.seconds / stage.timed
+        # scaled from the latest attempt: k tasks took d seconds, so about
+        # k * group_seconds / d fill the time. An attempt's fixed cost (its
+        # process, the job's code) is in d, which keeps the step cautious
+        # while it grows the groups geometrically to their size.
+        k, took = stage.last
         slots = sum(w.slots for w in self.workers.values() if w.alive) or 1
         share = math.ceil(len(stage.pending) / (2 * slots))
-        return max(1, min(int(self.group_seconds / max(per_task, 1e-4)), share, MAX_GROUP))
+        want = int(k * self.group_seconds / max(took, 1e-3))
+        if took < self.group_seconds / 2:
+            want = max(want, 2 * k)        # (truncation alone would stall at 1)
+        return max(1, min(want, share, MAX_GROUP))
 
     def _take(self, candidates, k: int, ok=None) -> list[Task]:
         """Up to K pending tasks from CANDIDATES, a solo task only alone."""
@@ -509,6 +517,7 @@ class SchedulerCore:
             a.empty, a.size = bytes(r.get("empty") or b""), int(r.get("size") or 0)
             stage.seconds += now - a.started
             stage.timed += len(a.tasks)
+            stage.last = (len(a.tasks), now - a.started)
             if len(a.tasks) == 1:
                 stage.solo_took.append(now - a.started)
             if job.state != RUNNING:

@@ -25,6 +25,7 @@ from stackyard.compute.client import JobFailed
 from stackyard.compute.committer import finish_output, setup_output
 from stackyard.compute.payload import pack
 from stackyard.dataset import lineage, shared, stages
+from stackyard.dataset.blockmap import BlockMap
 from stackyard.dataset.localfs import LocalFiles, local_path
 from stackyard.dataset.program import LINEAGE_LOST, DatasetProgram, dumps, save_partition
 from stackyard.dataset.rdd import RDD
@@ -355,7 +356,7 @@ class Context:
         self._release_shuffles()
         action = f"{op} at {self._site()}"
         for whole in (False, True):
-            blocks, cached = self._lineage_blocks(node, whole)
+            blocks, cached, asked = self._lineage_blocks(node, whole)
             written = {} if whole else dict(self._written)
             plans, stage_of = stages.build(node, partitions, cached, written)
             if not whole:
@@ -368,9 +369,9 @@ class Context:
                 plans = [stages.StagePlan(copies[id(p.node)],
                                           copies[id(p.dep)] if p.dep is not None else None,
                                           p.partitions, p.parents) for p in plans]
-            program = DatasetProgram(self.applicationId, plans, stage_of,
-                                     {b: [a for _, a in held] for b, held in blocks.items()},
-                                     func, written, self.sort_buffer, self.task_memory)
+            program = DatasetProgram(self.applicationId, plans, stage_of, BlockMap(blocks),
+                                     func, written, self.sort_buffer, self.task_memory,
+                                     frozenset(asked))
             group = getattr(self._local, "group", "")
             spec = {"name": getattr(self._local, "description", "") or action,
                     "user": self.fs.user, "groups": self.fs.groups,
@@ -421,17 +422,19 @@ class Context:
         raise AssertionError("unreachable")
 
     def _lineage_blocks(self, node: lineage.Node, whole: bool
-                        ) -> tuple[dict[str, list], set[int]]:
+                        ) -> tuple[dict[str, list], set[int], set[int]]:
         """(where the cached partitions NODE's job may read are, the ids of the
-        persisted nodes with every partition cached). The walk stops at those
+        persisted nodes with every partition cached, the ids of the persisted
+        nodes whose partitions were looked up). The walk stops at those
         nodes and at shuffles earlier jobs wrote, so it costs what is new in
         the lineage, not its whole history (WHOLE: the whole of it)."""
         if not self._persisted:
-            return {}, set()
+            return {}, set(), set()
         app = self.applicationId
         written = set() if whole else set(self._written)
         blocks: dict[str, list] = {}
         cached: set[int] = set()
+        asked: set[int] = set()
         starts, seen = [node], set()
         while starts:
             reached: list[lineage.Node] = []
@@ -449,12 +452,13 @@ class Context:
             if not reached:
                 break
             blocks.update(self.engine.blocks([f"{app}/rdd_{n.id}_" for n in reached]))
+            asked.update(n.id for n in reached)
             for n in reached:
                 if all(stages.block_id(app, n.id, p) in blocks for p in range(n.num_partitions)):
                     cached.add(n.id)
                 else:
                     starts += _parents(n, written)
-        return blocks, cached
+        return blocks, cached, asked
 
     # -- checkpoints ------------------------------------------------------------------------
 

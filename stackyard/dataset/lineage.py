@@ -12,6 +12,7 @@ computed), shuffle input, and the DFS."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import pickle
 from abc import ABC, abstractmethod
@@ -275,14 +276,20 @@ class UnionNode(Node):
 
     def __init__(self, parents: list[Node], op: str, site: str):
         super().__init__(sum(p.num_partitions for p in parents), list(parents), op, site)
-        self.owner = [(p, i) for p in parents for i in range(p.num_partitions)]
+        # where each parent's partitions start (not a pair per partition: the
+        # job's payload carries this node)
+        self.starts = list(itertools.accumulate((p.num_partitions for p in parents), initial=0))
+
+    def owner(self, split: int) -> tuple[Node, int]:
+        i = bisect.bisect_right(self.starts, split) - 1
+        return self.deps[i], split - self.starts[i]
 
     def compute(self, split: int, rt) -> Iterator:
-        parent, i = self.owner[split]
+        parent, i = self.owner(split)
         return rt.iterator(parent, i)
 
     def narrow(self, split: int) -> list[tuple[Node, int]]:
-        return [self.owner[split]]
+        return [self.owner(split)]
 
 
 class AlignedUnionNode(Node):

@@ -18,6 +18,7 @@ from stackyard.compute.context import CommitDenied, FetchFailed, TaskContext
 from stackyard.compute.records import write_batches
 from stackyard.compute.shuffle import counted
 from stackyard.dataset import shared
+from stackyard.dataset.blockmap import BlockMap
 from stackyard.dataset.exchange import shuffle_items
 from stackyard.dataset.lineage import CheckpointFiles, Node, ShuffleDep
 from stackyard.dataset.localfs import LocalFiles
@@ -53,11 +54,13 @@ class DatasetProgram:
     app: str
     plans: list[StagePlan]
     stage_of: dict[int, int]              # shuffle id -> the stage writing it
-    blocks: dict[str, list[str]]          # cached block -> worker addresses holding it
+    blocks: BlockMap                      # where cached partitions are (of the
+    # persisted nodes in ASKED; their other partitions were cached nowhere)
     result: Callable                      # (split, iterator, runtime) -> the action's value
     written: dict | None = None           # shuffle id -> (job, stage) of an earlier job
     sort_buffer: int = 64 << 20
     memory: int = 512 << 20               # map-side combining flushes beyond this RSS
+    asked: frozenset = frozenset()        # persisted nodes whose blocks the driver looked up
 
     def prefetch(self, ctx: TaskContext) -> None:
         """Ask for every shuffle partition the attempt's tasks read at once."""
@@ -120,9 +123,9 @@ def shuffle_reads(node: Node, split: int, program: DatasetProgram,
         if n.checkpoint is not None or n.pruned:
             continue
         if n.storage is not None:
-            bid = block_id(program.app, n.id, s)
-            if bid in program.blocks:
-                blocks[bid] = program.blocks[bid]
+            where = program.blocks.where(n.id, s)
+            if where:
+                blocks[block_id(program.app, n.id, s)] = where
                 continue
         for d in n.deps:
             if isinstance(d, ShuffleDep):
@@ -203,7 +206,13 @@ class Runtime:
 
     def _cached(self, node: Node, split: int) -> Iterator:
         bid = block_id(self.program.app, node.id, split)
-        data = self.ctx.get_block(bid, self.program.blocks.get(bid, []))
+        where = self.program.blocks.where(node.id, split)
+        # a partition the driver found cached nowhere is computed without asking
+        if where or node.id not in self.program.asked:
+            data = self.ctx.get_block(bid, where or [])
+        else:
+            data = None
+            self.ctx.incr("cache_misses")
         if data is not None:
             return iter(pickle.loads(data))
         items = list(self._compute(node, split))

@@ -20,7 +20,7 @@ from stackyard.dataset.lineage import Node, ShuffleDep, walk
 class StagePlan:
     node: Node                       # what each task computes
     dep: ShuffleDep | None           # the shuffle it writes; None: the action's stage
-    partitions: list[int]            # the node's partitions, one per task
+    partitions: list[int] | range    # the node's partitions, one per task
     parents: list[int] = field(default_factory=list)   # stages it reads (their ids)
 
     def name(self, action: str) -> str:
@@ -61,13 +61,14 @@ def build(final: Node, partitions: list[int], cached: set[int],
         if dep.id in stage_of:
             return stage_of[dep.id]
         parents = _ids(stage_for(d) for d in stage_shuffles(dep.parent, cached))
-        plans.append(StagePlan(dep.parent, dep, list(range(dep.parent.num_partitions)),
-                               parents))
+        plans.append(StagePlan(dep.parent, dep, range(dep.parent.num_partitions), parents))
         stage_of[dep.id] = len(plans) - 1
         return stage_of[dep.id]
 
     parents = _ids(stage_for(d) for d in stage_shuffles(final, cached))
-    plans.append(StagePlan(final, None, list(partitions), parents))
+    every = range(final.num_partitions)
+    plans.append(StagePlan(final, None, every if list(partitions) == list(every)
+                           else list(partitions), parents))
     return plans, stage_of
 
 
