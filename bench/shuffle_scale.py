@@ -12,7 +12,7 @@ per cell growing no faster than M + R once M x R passes 10^5.
 The closure: Spark's own examples/src/main/python/transitive_closure.py,
 taken from the installed pyspark package. PySpark runs it as it is
 (spark-submit --master local[2]); yard runs it with only the lines that make
-the session changed into `sc = connect().context()`. Each is timed to its
+the session changed: a yard context, under the session's names. Each is timed to its
 fixed point ("TC has N edges"), or stopped at --tc-limit seconds.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -55,14 +54,20 @@ def spark_example() -> Path:
 
 
 def yard_version(source: str, home: str) -> str:
-    """Spark's example with the session's lines made a yard context's."""
-    made = re.sub(r"spark = SparkSession\s*\\?\n(\s*\.\w+\([^)]*\)\s*\\?\n)*\s*\.getOrCreate\(\)",
-                  f"import stackyard as sy\n    sc = sy.connect(home={home!r}, embedded=False)"
-                  ".context('PythonTransitiveClosure', progress=False)", source)
-    made = made.replace("sc = spark._sc", "").replace("spark.stop()", "sc.stop()")
-    if "SparkSession.builder" in made.split("import stackyard")[-1] or made == source:
-        raise SystemExit("Spark's example changed shape: the session lines were not found")
-    return made.replace("from pyspark.sql import SparkSession\n", "")
+    """Spark's example with the lines that make its session made a yard
+    context's (under the names the example uses: spark.sparkContext, spark._sc,
+    spark.stop())."""
+    start = source.find("spark = SparkSession")
+    end = source.find(".getOrCreate()", start)
+    if start < 0 or end < 0:
+        raise SystemExit("Spark's example changed shape: its session lines were not found")
+    indent = " " * (start - source.rfind("\n", 0, start) - 1)
+    made = (f"import types, stackyard as sy\n{indent}"
+            f"sc = sy.connect(home={home!r}, embedded=False)"
+            f".context('PythonTransitiveClosure', progress=False)\n{indent}"
+            "spark = types.SimpleNamespace(sparkContext=sc, _sc=sc, stop=sc.stop)")
+    out = source[:start] + made + source[end + len(".getOrCreate()"):]
+    return out.replace("from pyspark.sql import SparkSession\n", "")
 
 
 def run_closure(cmd: list[str], limit: float, env: dict) -> tuple[float | None, str]:
@@ -96,12 +101,15 @@ def main() -> None:
     closure: dict[str, tuple] = {}
     example = spark_example()
 
-    with yard_context() as (sc, root):
+    def grid(name: str, sc) -> None:
         for n in sizes:
             secs, got = timed(lambda n=n: cell(sc, n))
-            rows[n]["yard"] = secs
+            rows[n][name] = secs
             answers[n].add(got)
-            print(f"yard {n} x {n}: {secs:.1f} s", flush=True)
+            print(f"{name} {n} x {n}: {secs:.1f} s", flush=True)
+
+    with yard_context() as (sc, root):
+        grid("yard", sc)
         if "closure" not in skip:
             sc.stop()
             with tempfile.TemporaryDirectory() as tmp:
@@ -113,11 +121,7 @@ def main() -> None:
 
     if "spark" not in skip:
         with spark_context() as ssc:
-            for n in sizes:
-                secs, got = timed(lambda n=n: cell(ssc, n))
-                rows[n]["PySpark"] = secs
-                answers[n].add(got)
-                print(f"PySpark {n} x {n}: {secs:.1f} s", flush=True)
+            grid("PySpark", ssc)
         if "closure" not in skip:
             submit = Path(sys.executable).parent / "spark-submit"
             env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
@@ -130,7 +134,7 @@ def main() -> None:
         if len(answers[n]) != 1:
             raise SystemExit(f"{n} x {n}: the engines disagree: {answers[n]}")
     print(f"\nN x N shuffles of {RECORDS_PER_MAP} records a map (answers agree):")
-    print(f"  {'cell':>13s} {'yard':>8s} {'PySpark':>8s}  ratio   yard s / (M + R) / 1000")
+    print(f"  {'cell':>13s} {'yard':>8s} {'PySpark':>8s}  ratio   yard ms per M + R")
     for n in sizes:
         y, s = rows[n]["yard"], rows[n].get("PySpark")
         ratio = f"{s / y:6.2f}x" if s else "     -"

@@ -85,7 +85,8 @@ class WorkerDaemon:
         self.shuffle_requests = 0
         self.shuffle_segments = 0
         self.tell_all = True          # the next heartbeat lists every block held
-        self.app = make_app(self.secret, limits={"/block": 1 << 30, "/shuffle": 32 << 20})
+        self.app = make_app(self.secret, limits={"/blocks/put": 1 << 30, "/blocks/get": 32 << 20,
+                                                   "/shuffle": 32 << 20})
         self.blocks = BlockStore(Path(cfg.data_dir) / "blocks", cfg.block_memory)
         self.app.router.add_post("/shuffle", self.handle_shuffle)
         self.app.router.add_post("/blocks/get", self.get_blocks)
@@ -273,7 +274,7 @@ class WorkerDaemon:
                 checked.append((block_id(bid), level, data))
             for bid, level, data in checked:
                 await asyncio.to_thread(self.blocks.put, bid, data, level)
-        except (ValueError, TypeError, OSError, msgpack.ExtraData) as exc:
+        except (ValueError, TypeError, AttributeError, OSError) as exc:
             return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
         self.wake.set()          # tell the scheduler where the blocks are
         return web.Response(text="ok")
@@ -286,7 +287,7 @@ class WorkerDaemon:
             if not isinstance(ids, list) or len(ids) > fetch.MAX_WANT:
                 raise ValueError(f"ids: must be a list of at most {fetch.MAX_WANT} block ids")
             ids = [block_id(b) for b in ids]
-        except (ValueError, TypeError, msgpack.ExtraData) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             return error_response(exc if isinstance(exc, ValueError) else ValueError(str(exc)))
         resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
         await resp.prepare(request)

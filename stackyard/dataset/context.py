@@ -365,7 +365,7 @@ class Context:
                 # stage's shuffle dependencies): a cached partition that is
                 # lost is recomputed in the job from what the payload has
                 copies = lineage.pruned_copy([p.node for p in plans] + [p.dep for p in plans],
-                                             lambda n: False, set(written))
+                                             set(written))
                 plans = [stages.StagePlan(copies[id(p.node)],
                                           copies[id(p.dep)] if p.dep is not None else None,
                                           p.partitions, p.parents) for p in plans]

@@ -74,43 +74,34 @@ def truncate(node: Node, checkpoint: object) -> None:
     node.narrow = no_parents
 
 
-def pruned_copy(roots: list, cut: Callable[[Node], bool], written: set[int]) -> dict[int, object]:
-    """Copies of ROOTS' lineage (nodes and shuffle dependencies, by id(original))
-    that end at the nodes CUT says a job needs no further (their partitions
-    are cached) and at the shuffles in WRITTEN (an earlier job's output is
-    read instead): what a job's payload carries, so that it grows with what
-    is new, not with the whole history. A lost cached partition or shuffle
-    output is met by resubmitting with the whole lineage."""
+def pruned_copy(roots: list, written: set[int]) -> dict[int, object]:
+    """Copies of ROOTS' lineage (nodes and shuffle dependencies, by
+    id(original)) that end at the shuffles in WRITTEN, whose earlier output
+    the job reads instead of their parents: what a job's payload carries, so
+    that it grows with what is new, not with the whole history (Spark's tasks
+    carry their lineage up to their stage's shuffle dependencies). A written
+    output that is lost is met by resubmitting with the whole lineage."""
     import copy
     memo: dict[int, object] = {}
 
     def node_copy(n: Node) -> Node:
         got = memo.get(id(n))
-        if got is not None:
-            return got
-        c = copy.copy(n)
-        memo[id(n)] = c
-        if cut(n) and n.deps:
-            c.deps, c.pruned = [], True
-            c.narrow = no_parents
-            return c
-        c.deps = [dep_copy(d) if isinstance(d, ShuffleDep) else node_copy(d) for d in n.deps]
-        return c
+        if got is None:
+            got = memo[id(n)] = copy.copy(n)
+            got.deps = [dep_copy(d) if isinstance(d, ShuffleDep) else node_copy(d)
+                        for d in n.deps]
+        return got
 
     def dep_copy(d: ShuffleDep) -> ShuffleDep:
         got = memo.get(id(d))
-        if got is not None:
-            return got
-        c = copy.copy(d)
-        memo[id(d)] = c
-        if d.id in written:
-            stub = copy.copy(d.parent)
-            stub.deps, stub.pruned = [], True
-            stub.narrow = no_parents
-            c.parent = stub
-        else:
-            c.parent = node_copy(d.parent)
-        return c
+        if got is None:
+            got = memo[id(d)] = copy.copy(d)
+            if d.id in written:
+                got.parent = stub = copy.copy(d.parent)
+                stub.deps, stub.pruned, stub.narrow = [], True, no_parents
+            else:
+                got.parent = node_copy(d.parent)
+        return got
 
     for r in roots:
         if isinstance(r, ShuffleDep):

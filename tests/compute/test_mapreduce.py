@@ -238,3 +238,34 @@ def test_a_job_file_may_import_a_helper_module_beside_it(engine, corpus, tmp_pat
     want = collections.Counter(w.upper() for w in text.decode().split())
     got = read_output(engine.fs, "/out/shout")
     assert got == {w: str(n) for w, n in want.items()}
+
+
+def test_mr_kill_cancels_a_running_job_and_its_tasks(engine):
+    import threading
+
+    from tests.conftest import wait_until
+    with engine.fs.open("/kill/in.txt", "wb") as f:
+        f.write(b"a b c\n" * 200)
+    job = jobs.SlowWordCount(reducers=1)
+    job.map_delay = 1.0
+    failed = []
+
+    def run() -> None:
+        try:
+            job.run("/kill/in.txt", "/kill/out", client=engine.client)
+        except JobFailed as exc:
+            failed.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    running = wait_until(lambda: [j for j in engine.client.engine.jobs()
+                                  if j["state"] == "running" and j["stages"][0]["running"]],
+                         60, "the job's maps to run")[0]
+    out = engine.yard("mr", "kill", running["id"], check=True)
+    assert f"Killed {running['id']}" in out.stdout.decode()
+    t.join(60)
+    assert failed and "killed by the user" in str(failed[0])
+    wait_until(lambda: all(w["running"] == 0 for w in engine.client.engine.workers()), 30,
+               "its task processes to be killed")
+    listing = engine.yard("mr", "list", check=True).stdout.decode()
+    assert running["id"] in listing and "killed" in listing

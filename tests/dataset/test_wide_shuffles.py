@@ -228,3 +228,23 @@ def test_an_iterative_lineage_keeps_its_payload_small(sc):
     assert dict(x.collect())[5] == 2
     # the lineage printed ends at the checkpoint: 5 rounds after it, not 12
     assert len(x.toDebugString().splitlines()) < 5 * 6
+
+
+def test_shuffle_outputs_no_dataset_can_read_are_deleted(sc, cluster):
+    import gc
+
+    def job_dirs() -> set[str]:
+        return {p.name for p in Path(cluster.home.root, "data").glob("worker-*/jobs/*")}
+
+    x = sc.parallelize([(i, 1) for i in range(20)], 2)
+    for r in range(6):
+        x = x.union(sc.parallelize([(r, 1)], 1)).reduceByKey(add, 2)
+        x.count()
+    early = {j["id"] for j in sc.engine.jobs()[-6:-3]}
+    assert early <= job_dirs()            # kept: a later job of the application may read them
+    x.localCheckpoint()
+    x.count()
+    gc.collect()                          # the rounds before the checkpoint are garbage now
+    assert x.map(lambda kv: kv[1]).sum() == 26
+    wait_until(lambda: not early & job_dirs(), 30, "the unreachable shuffle outputs to go")
+    assert dict(x.collect())[3] == 2
