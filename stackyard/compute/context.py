@@ -4,6 +4,7 @@ permission to commit its output."""
 
 from __future__ import annotations
 
+import http.client
 import posixpath
 import shutil
 import struct
@@ -132,8 +133,10 @@ class TaskContext:
                         raise EOFError("the answer ended early")
                     out[bid] = data
             resp.read()
-        except (errors.StackyardError, OSError, EOFError, struct.error):
+        except (errors.StackyardError, OSError, EOFError, struct.error,
+                http.client.HTTPException):
             self.pool.drop(address)
+            return {}            # what did arrive may be cut short: none of it counts
         return out
 
     def get_block(self, bid: str, where: list[str] = ()) -> bytes | None:
@@ -200,6 +203,7 @@ class TaskContext:
         fs.rm(tmpdir, recursive=True)
 
     def close(self) -> None:
+        self.reader.close()
         shutil.rmtree(self.dir / "in", ignore_errors=True)
         if self._fs is not None:
             self._fs.close()

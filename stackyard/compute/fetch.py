@@ -16,8 +16,11 @@ A source, for merge_segments: bytes, or (path, offset, length) of a file.
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,14 +37,17 @@ PIECE = 1 << 20           # bytes the server reads and writes at a time
 HELD = 64 << 20           # fetched bytes a reducer holds in memory; more go to disk
 BIG = 4 << 20             # a segment this large goes to disk at once
 MAX_WANT = 1 << 20        # (attempt, partition) pairs one request may ask for
+MAX_PARTITION = 1 << 31
 
 
 class FetchFailed(Exception):
-    """A map output could not be fetched: the scheduler re-runs that map task."""
+    """A map output could not be fetched: the scheduler re-runs that map task
+    (unless ATTEMPT, the output's attempt, is no longer the one it holds: a
+    late report must not throw away an output made again meanwhile)."""
 
-    def __init__(self, stage: int, task: int, why: str):
+    def __init__(self, stage: int, task: int, why: str, attempt: str = ""):
         super().__init__(f"could not fetch the output of task {task} of stage {stage}: {why}")
-        self.stage, self.task = stage, task
+        self.stage, self.task, self.attempt = stage, task, attempt
 
 
 def segment_ranges(adir: Path, parts: list[int]) -> list[tuple[int, int]]:
@@ -72,8 +78,10 @@ def parse_want(body: bytes) -> tuple[str, list[tuple[str, list[int]]]]:
         out, n = [], 0
         for item in want:
             attempt, parts = item
-            if not isinstance(attempt, str) or not all(type(p) is int for p in parts):
-                raise TypeError("each want is [attempt, [partition, ...]]")
+            if not isinstance(attempt, str) or not all(
+                    type(p) is int and 0 <= p < MAX_PARTITION for p in parts):
+                raise TypeError("each want is [attempt, [partition, ...]], partitions "
+                                f"in 0..{MAX_PARTITION - 1}")
             n += len(parts)
             out.append((attempt, list(parts)))
     except (ValueError, TypeError, KeyError, msgpack.ExtraData) as exc:
@@ -138,7 +146,9 @@ class ShuffleReader:
         self.jobs_dir, self.scratch, self.counters = jobs_dir, scratch, counters
         self.held: dict[tuple[str, int, int], list] = {}
         self.in_memory = 0
-        self._files = 0
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()          # the fetcher threads share the budget
+        self._pool: ThreadPoolExecutor | None = None   # kept: its threads keep connections
 
     def _incr(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n
@@ -165,17 +175,18 @@ class ShuffleReader:
         remote: dict[str, list[dict]] = {}
         for out in where["outputs"]:
             if not out["address"]:
-                raise FetchFailed(sid, out["task"], "its worker is lost")
+                raise FetchFailed(sid, out["task"], "its worker is lost", out["attempt"])
             if out["worker"] == self.worker:
                 self._read_local(job, sid, out, got)
             else:
                 remote.setdefault(out["address"], []).append(out)
         if remote:
-            with ThreadPoolExecutor(min(FETCHERS, len(remote))) as ex:
-                for received in ex.map(lambda item: self._fetch(job, sid, *item),
-                                       remote.items()):
-                    for p, sources in received.items():
-                        got[p] += sources
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="fetch")
+            for received in self._pool.map(lambda item: self._fetch(job, sid, *item),
+                                           remote.items()):
+                for p, sources in received.items():
+                    got[p] += sources
         for p, sources in got.items():
             # in the maps' order, as a single-process run would merge equal keys
             self.held[(job, sid, p)] = [src for _, src in sorted(sources, key=lambda x: x[0])]
@@ -185,7 +196,8 @@ class ShuffleReader:
         try:
             ranges = segment_ranges(adir, out["parts"])
         except (FileNotFoundError, ValueError) as exc:
-            raise FetchFailed(sid, out["task"], f"not on this worker's disk: {exc}") from None
+            raise FetchFailed(sid, out["task"], f"not on this worker's disk: {exc}",
+                              out["attempt"]) from None
         for p, (offset, length) in zip(out["parts"], ranges, strict=True):
             if length:
                 got[p].append((out["task"], (adir / "out.data", offset, length)))
@@ -206,7 +218,8 @@ class ShuffleReader:
             for current in outs:
                 if _u64(resp) == MISSING:
                     raise FetchFailed(sid, current["task"],
-                                      f"{current['worker']} ({address}) does not have it")
+                                      f"{current['worker']} ({address}) does not have it",
+                                      current["attempt"])
                 for p in current["parts"]:
                     length = _u64(resp)
                     if length:
@@ -218,21 +231,24 @@ class ShuffleReader:
         except FetchFailed:
             self.pool.drop(address)
             raise
-        except (errors.StackyardError, OSError, ValueError, EOFError) as exc:
+        except (errors.StackyardError, OSError, ValueError, EOFError,
+                http.client.HTTPException) as exc:      # a cut chunked answer: IncompleteRead
             self.pool.drop(address)
-            raise FetchFailed(sid, current["task"],
-                              f"{current['worker']} ({address}): {exc}") from None
+            raise FetchFailed(sid, current["task"], f"{current['worker']} ({address}): {exc}",
+                              current["attempt"]) from None
         return got
 
     def _keep(self, resp, length: int):
         """LENGTH bytes of RESP, in memory or in a scratch file."""
-        if length < BIG and self.in_memory + length <= HELD:
-            data = _exactly(resp, length)
-            self.in_memory += length
-            return data
+        with self._lock:
+            keep = length < BIG and self.in_memory + length <= HELD
+            if keep:
+                self.in_memory += length
+        if keep:
+            return _exactly(resp, length)
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self._files += 1
-        path = self.scratch / f"seg{self._files}"
+        with self._lock:
+            path = self.scratch / f"seg{next(self._names)}"
         with open(path, "wb") as f:
             left = length
             while left:
@@ -242,6 +258,12 @@ class ShuffleReader:
                 f.write(piece)
                 left -= len(piece)
         return (path, 0, length)
+
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
 
 def _exactly(resp, n: int) -> bytes:

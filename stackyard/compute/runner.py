@@ -6,7 +6,7 @@ from the payload, runs `program.run_task(ctx)` for each task of the attempt
 the program has it, so that a group's shuffle reads go out together) and
 writes DIR/result.msgpack: {"state": "succeeded" | "failed", "counters",
 "outputs" (bytes each task returns to the driver), "empty" and "size" (of a
-map output), "error" (the user's traceback), "fetch_failed": [stage, task]
+map output), "error" (the user's traceback), "fetch_failed": [stage, task, attempt]
 when a map output could not be fetched}.
 """
 
@@ -68,7 +68,7 @@ def main(adir: str) -> int:
     except CommitDenied as exc:     # another attempt of the task commits: not a failure
         result = {"state": "failed", "killed": True, "error": str(exc), "counters": ctx.counters}
     except FetchFailed as exc:
-        result = {"state": "failed", "error": str(exc), "fetch_failed": [exc.stage, exc.task],
+        result = {"state": "failed", "error": str(exc), "fetch_failed": [exc.stage, exc.task, exc.attempt],
                   "counters": ctx.counters}
     except BaseException:  # the user's error, whatever it is, goes back to the driver
         result = {"state": "failed", "error": traceback.format_exc(), "counters": ctx.counters}

@@ -65,16 +65,19 @@ class Attempt:
     outputs: list[bytes] = field(default_factory=list)   # per task, returned to the driver
     empty: bytes = b""                 # map output: bitmap of its empty partitions
     size: int = 0                      # map output: bytes
+    _by_task: dict | None = field(default=None, repr=False)
 
     @property
     def task(self) -> Task:
         return self.tasks[0]
 
     def output_of(self, task: Task) -> bytes:
-        for t, out in zip(self.tasks, self.outputs, strict=False):
-            if t is task:
-                return out
-        return b""
+        if len(self.tasks) == 1:
+            return self.outputs[0] if self.outputs and self.tasks[0] is task else b""
+        if self._by_task is None:
+            self._by_task = {id(t): out for t, out in zip(self.tasks, self.outputs,
+                                                          strict=False)}
+        return self._by_task.get(id(task), b"")
 
     def has_data(self, partition: int) -> bool:
         """Does this map output hold anything for PARTITION?"""
@@ -540,7 +543,8 @@ class SchedulerCore:
         self._ended(a, state, now)
         a.error = error
         if fetch is not None:
-            self._lost_output(job, int(fetch[0]), int(fetch[1]), now)
+            self._lost_output(job, int(fetch[0]), int(fetch[1]), now,
+                              str(fetch[2]) if len(fetch) > 2 else "")
             job.counters["fetch_failures"] = job.counters.get("fetch_failures", 0) + 1
         elif state == FAILED:
             for task in a.tasks:
@@ -549,8 +553,8 @@ class SchedulerCore:
         for task in a.tasks:
             if task.committer == a.id:
                 task.committer = ""
-            if len(a.tasks) > 1 and state == FAILED:
-                task.solo = True
+            if len(a.tasks) > 1 and state == FAILED and fetch is None:
+                task.solo = True         # its own error, perhaps: find out alone
             if task.state == RUNNING and not task.running:
                 self._requeue(task, now)
         worst = max(a.tasks, key=lambda t: t.failures)
@@ -558,13 +562,16 @@ class SchedulerCore:
             self._end_job(job, FAILED, f"task {worst.index} of stage {stage.name} failed "
                                        f"{worst.failures} times; last error:\n{error}", now)
 
-    def _lost_output(self, job: Job, sid: int, index: int, now: float) -> None:
-        """Map output SID/INDEX cannot be fetched: run every task whose output
-        it was again."""
+    def _lost_output(self, job: Job, sid: int, index: int, now: float,
+                     attempt: str = "") -> None:
+        """Map output SID/INDEX (made by ATTEMPT, if known) cannot be fetched:
+        run every task whose output it was again. A late report about an
+        output that has been made again since is ignored."""
         if not 0 <= sid < len(job.stages) or not 0 <= index < len(job.stages[sid].tasks):
             return
         task = job.stages[sid].tasks[index]
-        if task.state == SUCCEEDED and task.winner is not None:
+        if (task.state == SUCCEEDED and task.winner is not None
+                and attempt in ("", task.winner.id)):
             self._unwin(task.winner, now)
 
     def _unwin(self, a: Attempt, now: float) -> None:
@@ -637,7 +644,7 @@ class SchedulerCore:
         if forget:
             for t in tasks:
                 if t.winner:
-                    t.winner.outputs = []
+                    t.winner.outputs, t.winner._by_task = [], None
         return out
 
     # -- cached blocks -----------------------------------------------------------

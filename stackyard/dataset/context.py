@@ -359,6 +359,7 @@ class Context:
             blocks, cached, asked = self._lineage_blocks(node, whole)
             written = {} if whole else dict(self._written)
             plans, stage_of = stages.build(node, partitions, cached, written)
+            first = _first_stages(plans, asked - cached)
             if not whole:
                 # the payload carries the lineage up to the shuffles earlier jobs
                 # wrote, not beyond (Spark's tasks carry theirs up to the
@@ -370,8 +371,7 @@ class Context:
                                           copies[id(p.dep)] if p.dep is not None else None,
                                           p.partitions, p.parents) for p in plans]
             program = DatasetProgram(self.applicationId, plans, stage_of, BlockMap(blocks),
-                                     func, written, self.sort_buffer, self.task_memory,
-                                     frozenset(asked))
+                                     func, written, self.sort_buffer, self.task_memory, first)
             group = getattr(self._local, "group", "")
             spec = {"name": getattr(self._local, "description", "") or action,
                     "user": self.fs.user, "groups": self.fs.groups,
@@ -560,4 +560,16 @@ def _parents(n: lineage.Node, written: set[int]) -> list[lineage.Node]:
                 out.append(d.parent)
         else:
             out.append(d)
+    return out
+
+
+def _first_stages(plans: list, uncached: set[int]) -> dict[int, int]:
+    """{persisted node: the first stage that computes it} for the persisted
+    nodes the driver found not (all) cached: that stage's tasks need not ask
+    a worker for their partitions; a later stage's may find them cached by it."""
+    out: dict[int, int] = {}
+    for sid, plan in enumerate(plans):
+        for n in lineage.walk(plan.node, across_shuffles=False):
+            if n.id in uncached:
+                out.setdefault(n.id, sid)
     return out

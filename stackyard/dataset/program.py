@@ -10,6 +10,7 @@ returns the value (with its accumulator updates) to the driver."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,12 +56,14 @@ class DatasetProgram:
     plans: list[StagePlan]
     stage_of: dict[int, int]              # shuffle id -> the stage writing it
     blocks: BlockMap                      # where cached partitions are (of the
-    # persisted nodes in ASKED; their other partitions were cached nowhere)
+    # persisted nodes the driver looked up; their other partitions were cached nowhere)
     result: Callable                      # (split, iterator, runtime) -> the action's value
     written: dict | None = None           # shuffle id -> (job, stage) of an earlier job
     sort_buffer: int = 64 << 20
     memory: int = 512 << 20               # map-side combining flushes beyond this RSS
-    asked: frozenset = frozenset()        # persisted nodes whose blocks the driver looked up
+    # persisted nodes the driver looked up and found not all cached -> the first
+    # stage computing them (whose tasks need not ask for their partitions)
+    first: dict | None = None
 
     def prefetch(self, ctx: TaskContext) -> None:
         """Ask for every shuffle partition the attempt's tasks read at once."""
@@ -80,7 +83,8 @@ class DatasetProgram:
         try:
             ctx.prefetch_blocks(blocks)
             ctx.prefetch(wanted)
-        except (FetchFailed, FileNotFoundError, StackyardError):
+        except (FetchFailed, FileNotFoundError, StackyardError, OSError,
+                http.client.HTTPException):
             pass       # each task meets (and reports) the failure when it reads
 
     def run_task(self, ctx: TaskContext) -> None:
@@ -208,7 +212,7 @@ class Runtime:
         bid = block_id(self.program.app, node.id, split)
         where = self.program.blocks.where(node.id, split)
         # a partition the driver found cached nowhere is computed without asking
-        if where or node.id not in self.program.asked:
+        if where or (self.program.first or {}).get(node.id) != self.ctx.stage:
             data = self.ctx.get_block(bid, where or [])
         else:
             data = None

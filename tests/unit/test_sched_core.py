@@ -264,3 +264,23 @@ def test_cancel_by_group_and_release_of_kept_outputs():
     assert core.kept["a"] == ["j2"]                  # its shuffle outputs stay ...
     core.release("a", "j2")                          # ... until the driver needs them no more
     assert core.kept["a"] == [] and "j2" in beat(core, "w", 4)["cleanup"]
+
+
+def test_a_late_fetch_failure_keeps_an_output_made_again():
+    core = SchedulerCore(dead_after=5)
+    core.submit("j", mr_spec(maps=1, reducers=2), 0)
+    m = beat(core, "a", 0)["launch"][0]
+    assert beat(core, "b", 0.5, slots=1)["launch"] == []      # the map is not done yet
+    beat(core, "a", 1, [ok(m["attempt"])], slots=0)
+    reducer = beat(core, "b", 1.1, slots=1)["launch"][0]
+    assert reducer["stage"] == 1
+    beat(core, "b", 6.5, slots=1)
+    assert core.tick(7) == ["a"]              # a is lost: its map runs again, on c
+    again = beat(core, "c", 7, slots=1)["launch"][0]
+    assert again["stage"] == 0
+    beat(core, "c", 8, [ok(again["attempt"])], slots=0)
+    # b's reducer reports, late, that it could not fetch a's (old) output
+    beat(core, "b", 9, [{"attempt": reducer["attempt"], "state": FAILED, "error": "fetch",
+                         "fetch_failed": [0, 0, m["attempt"]]}], slots=0)
+    task = core.jobs["j"].stages[0].tasks[0]
+    assert task.state == SUCCEEDED and task.winner.id == again["attempt"]

@@ -92,3 +92,19 @@ def test_stable_hash_is_stable_across_processes():
     assert json.loads(outs.pop().replace("None", "null")) == \
         [stable_hash(k) for k in ["word", b"x", 7, ("a", 1), 2.5, None]]
     assert list(itertools.islice((stable_hash(i) for i in range(3)), 3)) == [0, 1, 2]
+
+
+def test_a_malformed_shuffle_request_is_a_value_error():
+    import msgpack
+    import pytest
+
+    from stackyard.compute.fetch import parse_want
+    assert parse_want(msgpack.packb({"job": "j", "want": [["a", [0, 3]]]})) == ("j", [("a", [0, 3])])
+    for body in (b"\xc1", b"", msgpack.packb({"job": "j"}), msgpack.packb([1, 2]),
+                 msgpack.packb({"job": "j", "want": [["a", [1 << 62]]]}),
+                 msgpack.packb({"job": "j", "want": [["a", [-1]]]}),
+                 msgpack.packb({"job": 1, "want": []}),
+                 msgpack.packb({"job": "j", "want": [["a"]]}),
+                 msgpack.packb({"job": "j", "want": [["a", 5]]})):
+        with pytest.raises(ValueError, match="shuffle request"):
+            parse_want(body)
