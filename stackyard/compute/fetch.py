@@ -151,7 +151,8 @@ class ShuffleReader:
         self._pool: ThreadPoolExecutor | None = None   # kept: its threads keep connections
 
     def _incr(self, name: str, n: int = 1) -> None:
-        self.counters[name] = self.counters.get(name, 0) + n
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + n
 
     def sources(self, job: str, sid: int, partition: int) -> list:
         """The segments of PARTITION of stage SID of JOB, handed over once."""
@@ -258,7 +259,6 @@ class ShuffleReader:
                 f.write(piece)
                 left -= len(piece)
         return (path, 0, length)
-
 
     def close(self) -> None:
         if self._pool is not None:
