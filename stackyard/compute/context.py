@@ -7,13 +7,12 @@ from __future__ import annotations
 import http.client
 import posixpath
 import shutil
-import struct
 from pathlib import Path
 
 import msgpack
 
 from stackyard import errors
-from stackyard.compute.fetch import MISSING, U64, FetchFailed, ShuffleReader
+from stackyard.compute.fetch import MISSING, FetchFailed, ShuffleReader, read_exactly, read_u64
 from stackyard.compute.shuffle import MapOutputBuffer, empty_bitmap, merge_segments
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
@@ -126,15 +125,11 @@ class TaskContext:
                 resp.read()
                 return out
             for bid in ids:
-                (n,) = U64.unpack(resp.read(8))
+                n = read_u64(resp)
                 if n != MISSING:
-                    data = resp.read(n)
-                    if len(data) != n:
-                        raise EOFError("the answer ended early")
-                    out[bid] = data
+                    out[bid] = read_exactly(resp, n)
             resp.read()
-        except (errors.StackyardError, OSError, EOFError, struct.error,
-                http.client.HTTPException):
+        except (errors.StackyardError, OSError, EOFError, http.client.HTTPException):
             self.pool.drop(address)
             return {}            # what did arrive may be cut short: none of it counts
         return out

@@ -217,12 +217,12 @@ class ShuffleReader:
             self._incr("shuffle_fetch_requests")
             n = 0
             for current in outs:
-                if _u64(resp) == MISSING:
+                if read_u64(resp) == MISSING:
                     raise FetchFailed(sid, current["task"],
                                       f"{current['worker']} ({address}) does not have it",
                                       current["attempt"])
                 for p in current["parts"]:
-                    length = _u64(resp)
+                    length = read_u64(resp)
                     if length:
                         got.setdefault(p, []).append((current["task"], self._keep(resp, length)))
                         n += length
@@ -246,7 +246,7 @@ class ShuffleReader:
             if keep:
                 self.in_memory += length
         if keep:
-            return _exactly(resp, length)
+            return read_exactly(resp, length)
         self.scratch.mkdir(parents=True, exist_ok=True)
         with self._lock:
             path = self.scratch / f"seg{next(self._names)}"
@@ -266,12 +266,12 @@ class ShuffleReader:
             self._pool = None
 
 
-def _exactly(resp, n: int) -> bytes:
+def read_exactly(resp, n: int) -> bytes:
     data = resp.read(n)
     if len(data) != n:
         raise EOFError(f"the answer ended {n - len(data)} bytes short")
     return data
 
 
-def _u64(resp) -> int:
-    return U64.unpack(_exactly(resp, 8))[0]
+def read_u64(resp) -> int:
+    return U64.unpack(read_exactly(resp, 8))[0]

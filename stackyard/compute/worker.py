@@ -298,10 +298,8 @@ class WorkerDaemon:
             if data is None:
                 await resp.write(fetch.U64.pack(fetch.MISSING))
             else:
-                await resp.write(fetch.U64.pack(len(data)) + data if len(data) < 65536
-                                 else fetch.U64.pack(len(data)))
-                if len(data) >= 65536:
-                    await resp.write(data)
+                await resp.write(fetch.U64.pack(len(data)))
+                await resp.write(data)
         await resp.write_eof()
         return resp
 

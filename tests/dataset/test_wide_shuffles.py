@@ -248,3 +248,38 @@ def test_shuffle_outputs_no_dataset_can_read_are_deleted(sc, cluster):
     assert x.map(lambda kv: kv[1]).sum() == 26
     wait_until(lambda: not early & job_dirs(), 30, "the unreachable shuffle outputs to go")
     assert dict(x.collect())[3] == 2
+
+
+@pytest.mark.parametrize("path", ["/shuffle", "/blocks/get", "/blocks/put"])
+def test_the_workers_data_endpoints_refuse_strangers_and_bad_bodies(cluster, path):
+    import http.client
+
+    import msgpack
+
+    from stackyard.net.auth import Secret
+    from stackyard.net.client import HttpPool
+    address = cluster.client.engine.workers()[0]["address"]
+    host, port = address.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", path, body=b"\x90")                      # no credentials
+    resp = conn.getresponse()
+    assert resp.status == 401 and b"missing credentials" in resp.read()
+    stranger = HttpPool(Secret(b"not-the-secret-at-all"))
+    resp = stranger.request(address, "POST", path, body=b"\x90")  # a wrong secret
+    assert resp.status == 401 and b"wrong cluster secret" in resp.read()
+    pool = cluster.client.engine.pool
+    for bad in (b"\xc1", msgpack.packb({"job": 1}), msgpack.packb([[1, 2, 3]]),
+                msgpack.packb({"job": "j", "want": [["a", [1 << 62]]]}), msgpack.packb(7)):
+        resp = pool.request(address, "POST", path, body=bad)      # malformed
+        assert resp.status == 400, (bad, resp.status, resp.read())
+        resp.read()
+    # oversized: refused from its length, before the body is read
+    limit = (1 << 30) if path == "/blocks/put" else (32 << 20)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", path)
+    from stackyard.net.auth import body_digest
+    conn.putheader("Authorization", pool.secret.sign("POST", path, address, body_digest(b"x")))
+    conn.putheader("Content-Length", str(limit + 1))
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 413, resp.read()
