@@ -65,6 +65,18 @@ class Client:
         from stackyard.dataset.context import Context
         return Context(self, appName, **options)
 
+    def sql(self, query: str, params=None):
+        """Run SQL (Spark's dialect) on this cluster; the last statement's
+        result (`.arrow()`, `.to_pandas()`, `.fetchall()`, `.show()`)."""
+        return self.sql_session().sql(query, params)
+
+    def sql_session(self, **options):
+        """This client's SQL session (created on first use; see stackyard/sql/)."""
+        if getattr(self, "_sql", None) is None:
+            from stackyard.sql.session import Session
+            self._sql = Session(self, **options)
+        return self._sql
+
     def coord_cached(self, session_timeout: float = 10.0):
         """A client of the coordination cell that caches the nodes it reads
         (Chubby's cache: invalidated before any write to them is acknowledged).
@@ -85,6 +97,9 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        if getattr(self, "_sql", None) is not None:
+            self._sql.close()
+            self._sql = None
         self.fs.close()
         if self._coord is not None:
             self._coord.close()

@@ -1,0 +1,125 @@
+"""Names to tables for one session: the current database, views expanded
+into their queries, the schema sqlglot qualifies a query against, and the
+scans the planner asks for."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+from sqlglot.optimizer import optimize
+
+from stackyard.sql.errors import AnalysisError, position
+from stackyard.sql.parser import locate, parse
+from stackyard.sql.tables import PATH_FORMATS, path_table, plan_scan
+
+MAX_VIEW_DEPTH = 32
+
+
+class Catalog:
+    def __init__(self, metastore, fs, sql_text: str = ""):
+        self.metastore, self.fs = metastore, fs
+        self.database = "default"
+        self.text = sql_text
+        self.parallelism = 2
+        self._tables: dict[tuple[str, str], tuple[dict, list | None]] = {}
+
+    # -- names --------------------------------------------------------------------------
+
+    def qualified(self, t: exp.Table) -> tuple[str, str]:
+        return (t.db or self.database).lower(), t.name if _is_path(t) else t.name.lower()
+
+    def lookup(self, t: exp.Table) -> dict:
+        key = self.qualified(t)
+        if key not in self._tables:
+            db, name = key
+            if _is_path(t):
+                table = path_table(self.fs, db, name)
+            else:
+                table = self.metastore.table(db, name)
+                if table is None:
+                    self.metastore.database(db)      # "Database 'x' not found" first
+                    line, col = position(self.text, t.this)
+                    raise AnalysisError(f"Table or view not found: {db}.{name}", line, col)
+            self._tables[key] = (table, None)
+        return self._tables[key][0]
+
+    def resolve(self, t: exp.Table) -> tuple[dict, list | None]:
+        table = self.lookup(t)
+        key = self.qualified(t)
+        parts = self._tables[key][1]
+        if parts is None and table["partition_cols"]:
+            parts = self.metastore.partitions(table["db"], table["name"])
+            self._tables[key] = (table, parts)
+        return table, parts
+
+    def scan(self, table: dict, partitions, columns, conjuncts):
+        return plan_scan(self.fs, table, partitions, columns, conjuncts, self.parallelism)
+
+    # -- compiling a query --------------------------------------------------------------
+
+    def compile(self, query: exp.Expression) -> exp.Expression:
+        """QUERY with views expanded, qualified and optimized by sqlglot."""
+        query = self.expand_views(query)
+        schema: dict = {}
+        ctes = {c.alias_or_name for c in query.find_all(exp.CTE)}
+        for t in query.find_all(exp.Table):
+            if not t.db and t.name in ctes:
+                continue
+            table = self.lookup(t)
+            db, name = self.qualified(t)
+            schema.setdefault(db, {})[name] = {c["name"]: c["type"] for c in table["columns"]}
+        try:
+            return optimize(query, schema=schema, db=self.database, dialect="spark")
+        except sqlglot.errors.OptimizeError as e:
+            raise self._analysis(str(e)) from None
+        except sqlglot.errors.SqlglotError as e:
+            raise AnalysisError(str(e).splitlines()[0]) from None
+
+    def _analysis(self, message: str) -> AnalysisError:
+        import re
+        m = re.search(r"Column '\"?([^'\"]+)\"?' could not be resolved", message)
+        if m:
+            line, col = locate(self.text, m.group(1))
+            return AnalysisError(f"Column '{m.group(1)}' does not exist", line, col)
+        m = re.search(r"Unknown table: '?\"?([^'\"]+)", message)
+        if m:
+            line, col = locate(self.text, m.group(1))
+            return AnalysisError(f"Table or alias '{m.group(1)}' not found", line, col)
+        return AnalysisError(message.splitlines()[0])
+
+    def expand_views(self, query: exp.Expression) -> exp.Expression:
+        for _ in range(MAX_VIEW_DEPTH):
+            ctes = {c.alias_or_name for c in query.find_all(exp.CTE)}
+            views = []
+            for t in query.find_all(exp.Table):
+                if (not t.db and t.name in ctes) or _is_path(t):
+                    continue
+                table = self.lookup(t)
+                if table.get("view"):
+                    views.append((t, table))
+            if not views:
+                return query
+            for t, table in views:
+                body = parse(table["view"])[0]
+                t.replace(exp.Subquery(this=body, alias=exp.TableAlias(
+                    this=exp.to_identifier(t.alias_or_name))))
+        raise AnalysisError(f"views nest more than {MAX_VIEW_DEPTH} deep (a cycle?)")
+
+    # -- queries without tables ----------------------------------------------------------
+
+    def constant_select(self, sel: exp.Select) -> pa.Table:
+        from stackyard.sql.fragments import run_sql
+        try:
+            return run_sql(sel.sql(dialect="duckdb"), {})
+        except Exception as e:
+            from stackyard.sql.physical import _duckdb_message
+            raise AnalysisError(_duckdb_message(e)) from None
+
+    def values_table(self, values: exp.Values) -> pa.Table:
+        from stackyard.sql.fragments import run_sql
+        return run_sql(f"SELECT * FROM {values.sql(dialect='duckdb')}", {})
+
+
+def _is_path(t: exp.Table) -> bool:
+    return bool(t.db) and t.db.lower() in PATH_FORMATS and t.name.startswith("/")
