@@ -48,10 +48,10 @@ class MiniCluster:
         return self.cluster.start(dict(self.cluster.daemon(name)))
 
     def yard(self, *args: str, input: bytes | None = None, check: bool = False,
-             env: dict | None = None) -> subprocess.CompletedProcess:
+             env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         e = {**os.environ, "STACKYARD_HOME": str(self.home.root), **(env or {})}
         proc = subprocess.run([sys.executable, "-m", "stackyard", *args], capture_output=True,
-                              input=input, env=e, timeout=120)
+                              input=input, env=e, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"yard {' '.join(args)} failed ({proc.returncode}):\n"
                                  f"{proc.stdout.decode()}\n{proc.stderr.decode()}")

@@ -134,8 +134,10 @@ def dfs(args, home) -> None:
 def _add_groups() -> None:
     from stackyard.cli.coord import coord
     from stackyard.cli.mr import mr
+    from stackyard.cli.sql import sql
     main.add_command(coord)
     main.add_command(mr)
+    main.add_command(sql)
 
 
 _add_groups()

@@ -46,8 +46,11 @@ LONG_POLL = 5.0       # an idle worker's heartbeat waits this long for work (cap
 HELD = 0.1            # a heartbeat that took longer was held: the scheduler long-polls
 
 
+# the columnar libraries too (SQL tasks are short; importing them costs more
+# than the task): the forkserver skips any that is not installed
 PRELOAD = ["stackyard.compute.runner", "stackyard.compute.context", "stackyard.dfs.client",
-           "stackyard.mapreduce", "stackyard.dataset", "cloudpickle", "msgpack"]
+           "stackyard.mapreduce", "stackyard.dataset", "cloudpickle", "msgpack",
+           "pyarrow", "pyarrow.parquet", "pyarrow.csv", "pyarrow.compute", "duckdb"]
 
 
 def block_id(value: str) -> str:

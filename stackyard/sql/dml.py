@@ -202,7 +202,17 @@ def _commit(session, table, staging, files, static, overwrite) -> None:
         fs.mkdir(fresh)
         for name in new:
             fs.mv(posixpath.join(staging, name), posixpath.join(fresh, name))
-        if overwrite:
+        if overwrite and loc == table["location"]:
+            # the staging directory lives in the table's own: the old files
+            # move out into it, then the new ones in
+            old = posixpath.join(staging, f"_old-{uuid.uuid4().hex[:8]}")
+            fs.mkdir(old)
+            for e in fs.ls(loc) if fs.exists(loc) else []:
+                if e["path"] != staging:
+                    fs.mv(e["path"], posixpath.join(old, e["name"]))
+            for name in new:
+                fs.mv(posixpath.join(fresh, name), posixpath.join(loc, name))
+        elif overwrite:
             if fs.exists(loc):
                 old = posixpath.join(staging, f"_old-{uuid.uuid4().hex[:8]}")
                 fs.mv(loc, old)

@@ -265,7 +265,9 @@ def _text_splits(fs, f: dict, values: tuple, goal: int) -> list[FileSplit]:
         chunks = fs.chunk_locations(path)
     except (FileNotFoundError, OSError):
         chunks = []
-    block = min(goal, max((c.length for c in chunks), default=SPLIT_BYTES))
+    # Spark's file scans size splits by bytes (maxPartitionBytes spread over
+    # the slots), not by the DFS block; the hosts are those of the start
+    block = goal
     out, offset = [], 0
     while offset < length:
         n = min(block, length - offset)
