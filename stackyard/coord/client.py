@@ -101,9 +101,12 @@ class CoordClient:
         return stat["mzxid"] if stat else None
 
     def write(self, name: str, **args):
+        # one client's writes go one at a time, in the order of their numbers:
+        # the cell drops a request older than one it has completed (at most
+        # once), so two threads racing their writes would lose one
         with self._seq_lock:
             seq = next(self._seq)
-        return self.call(name, client=self.client_id, seq=seq, **args)
+            return self.call(name, client=self.client_id, seq=seq, **args)
 
     # -- transport -------------------------------------------------------------------
 

@@ -110,8 +110,10 @@ class Catalog:
 
     def constant_select(self, sel: exp.Select) -> pa.Table:
         from stackyard.sql.fragments import run_sql
+        from stackyard.sql.udf import used_by
+        text = sel.sql(dialect="duckdb")
         try:
-            return run_sql(sel.sql(dialect="duckdb"), {})
+            return run_sql(text, {}, udfs=used_by(text))
         except Exception as e:
             from stackyard.sql.physical import _duckdb_message
             raise AnalysisError(_duckdb_message(e)) from None

@@ -41,7 +41,7 @@ class Executor:
             parents = [self.node(i) for i in p.inputs]
             bcasts = [(name, self.broadcast(b)) for name, b in p.broadcasts]
             out = ctx._rdd(FragmentNode(parents, p.names_in, [i.schema for i in p.inputs],
-                                        p.sql, bcasts, p.label, "sql"))._node
+                                        p.sql, bcasts, p.label, "sql", p.udfs))._node
         elif isinstance(p, physical.Exchange):
             child = ctx._rdd(self.node(p.child))
             n = p.partitions

@@ -19,7 +19,7 @@ IPC_CODEC = "lz4"
 
 
 def run_sql(sql: str, inputs: dict[str, pa.Table], memory: int | None = None,
-            scratch: str | None = None) -> pa.Table:
+            scratch: str | None = None, udfs: list | None = None) -> pa.Table:
     import duckdb
     config = {"threads": 1}
     if memory:
@@ -29,6 +29,8 @@ def run_sql(sql: str, inputs: dict[str, pa.Table], memory: int | None = None,
         config["temp_directory"] = scratch
     con = duckdb.connect(config=config)
     try:
+        for udf in udfs or []:
+            udf.register(con)
         for name, table in inputs.items():
             con.register(name, table)
         return con.sql(sql).to_arrow_table()
@@ -76,9 +78,11 @@ class FragmentNode(Node):
     kind = "SQLFragmentRDD"
 
     def __init__(self, parents: list[Node], names: list[str], schemas: list[pa.Schema],
-                 sql: str, broadcasts: list[tuple[str, object]], op: str, site: str):
+                 sql: str, broadcasts: list[tuple[str, object]], op: str, site: str,
+                 udfs: list | None = None):
         super().__init__(parents[0].num_partitions, list(parents), op, site)
         self.names, self.schemas, self.sql, self.broadcasts = names, schemas, sql, broadcasts
+        self.udfs = udfs or []
 
     def compute(self, split: int, rt) -> Iterator:
         inputs = {name: concat(list(rt.iterator(p, split)), schema)
@@ -86,7 +90,8 @@ class FragmentNode(Node):
         for name, b in self.broadcasts:
             inputs[name] = from_ipc(b.value)
         rows_in = sum(t.num_rows for t in inputs.values())
-        out = run_sql(self.sql, inputs, rt.program.memory, str(rt.ctx.dir / "duckdb"))
+        out = run_sql(self.sql, inputs, rt.program.memory, str(rt.ctx.dir / "duckdb"),
+                      self.udfs)
         rt.counters["sql_rows_in"] = rt.counters.get("sql_rows_in", 0) + rows_in
         rt.counters["sql_rows_out"] = rt.counters.get("sql_rows_out", 0) + out.num_rows
         yield out

@@ -66,6 +66,7 @@ class Fragment(PNode):
     names_in: list[str] = field(default_factory=list)
     broadcasts: list[tuple[str, PNode]] = field(default_factory=list)
     sql: str = ""
+    udfs: list = field(default_factory=list)
 
     def children(self) -> list[PNode]:
         return self.inputs + [b for _, b in self.broadcasts]
@@ -96,9 +97,11 @@ def fragment(label: str, sql: str, inputs: list[tuple[str, PNode]],
     for name, node in (SUBQUERIES.get() or {}).items():
         if f'"{name}"' in sql and all(b != name for b, _ in broadcasts):
             broadcasts.append((name, node))
+    from stackyard.sql.udf import used_by
+    udfs = used_by(sql)
     empty = {name: n.schema.empty_table() for name, n in list(inputs) + list(broadcasts)}
     try:
-        schema = run_sql(sql, empty).schema
+        schema = run_sql(sql, empty, udfs=udfs).schema
     except Exception as e:
         raise AnalysisError(_duckdb_message(e)) from None
     first = inputs[0][1]
@@ -107,7 +110,7 @@ def fragment(label: str, sql: str, inputs: list[tuple[str, PNode]],
     return Fragment(schema, first.partitions, rows, rows * width, label,
                     hash_keys=hash_keys,
                     inputs=[n for _, n in inputs], names_in=[name for name, _ in inputs],
-                    broadcasts=list(broadcasts), sql=sql)
+                    broadcasts=list(broadcasts), sql=sql, udfs=udfs)
 
 
 def exchange(child: PNode, keys: tuple[str, ...], partitions: int) -> PNode:

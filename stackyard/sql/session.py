@@ -18,6 +18,7 @@ from stackyard.sql.parser import parse
 from stackyard.sql.physical import SUBQUERIES, explain
 from stackyard.sql.planner import Conf, Planner
 from stackyard.sql.result import Result, message
+from stackyard.sql.udf import UDFS, UdfRegistry
 
 QUERIES = (exp.Select, exp.SetOperation, exp.Subquery, exp.Values)
 CONF_KEYS = {"spark.sql.shuffle.partitions": "shuffle_partitions",
@@ -38,6 +39,7 @@ class Session:
         self._progress = progress
         self._lock = threading.Lock()
         self.history: list[dict] = []
+        self.udf = UdfRegistry()
 
     @property
     def ctx(self):
@@ -99,10 +101,12 @@ class Session:
         optimized = catalog.compile(query)
         catalog.parallelism = max(1, self.ctx.defaultParallelism)
         token = SUBQUERIES.set({})
+        funcs = UDFS.set(self.udf.functions)
         try:
             return Planner(catalog, self.conf).plan(optimized), optimized
         finally:
             SUBQUERIES.reset(token)
+            UDFS.reset(funcs)
 
     def query(self, query: exp.Expression, catalog: Catalog, text: str = "") -> Result:
         root, _ = self.plan(query, catalog)

@@ -169,3 +169,22 @@ def test_dbapi_and_result_shapes(cluster, s):
     assert list(r.to_pandas()["name"]) == ["n0", "n1", "n2"]
     assert r.arrow().num_rows == 3 and sum(b.num_rows for b in r.batches(2)) == 3
     conn.close()
+
+
+def test_python_udfs_scalar_and_vectorized_run_in_the_workers(cluster, s):
+    import pyarrow.compute as pc
+
+    def shout(name):
+        import os
+        return f"{name.upper()}!{os.getpid()}"
+
+    s.udf.register("shout", shout, "string")
+    s.udf.register("times_ten", lambda a: pc.multiply(a, 10), "bigint", vectorized=True)
+    rows = s.sql("SELECT shout(name) AS s, times_ten(id) AS t FROM dim WHERE id < 3 "
+                 "ORDER BY t").fetchall()
+    assert [r[1] for r in rows] == [0, 10, 20]
+    assert [r[0].split("!")[0] for r in rows] == ["N0", "N1", "N2"]
+    # they ran in a task process, not in this driver
+    assert all(int(r[0].split("!")[1]) != os.getpid() for r in rows)
+    with pytest.raises(AnalysisError, match="unknown return type"):
+        s.udf.register("bad", shout, "no_such_type")
