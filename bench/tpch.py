@@ -6,7 +6,8 @@ same files on local disk, PySpark SQL local[2] and Sail (a Spark Connect
 server, driven by pyspark-client), in one run. Every engine's answers are
 checked against DuckDB's.
 
-    python bench/tpch.py [--scale 1] [--reps 3] [--skip spark,sail] [--queries 1,3,6]
+    python bench/tpch.py [--scale 1] [--reps 3] [--skip pyspark,sail] [--queries 1,3,6]
+                         [--sail-python /path/to/venv/bin/python]
 
 Issue 12's targets: yard's total ahead of PySpark's and Sail's, within 3x of
 DuckDB's; at SF 3 at most 3.3x its time at SF 1 (run it with --scale 3).
@@ -26,10 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from rdd_peers import ROOT  # noqa: E402
-from scratch import scratch_cluster  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 QUERIES = ROOT / "examples" / "tpch" / "queries"
@@ -74,6 +73,8 @@ def run_duckdb(data: Path, queries, reps):
 
 
 def run_yard(data: Path, queries, reps, ref):
+    from scratch import scratch_cluster
+
     from stackyard.connect import connect
     with scratch_cluster(chunkservers=3, coords=1, workers=2, chunk_size=64 << 20) \
             as (root, cluster):
@@ -95,6 +96,7 @@ def run_spark(data: Path, queries, reps, ref):
     from pyspark.sql import SparkSession
     spark = (SparkSession.builder.master("local[2]").appName("tpch")
              .config("spark.ui.enabled", "false").config("spark.driver.memory", "4g")
+             .config("spark.ui.showConsoleProgress", "false")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     try:
@@ -106,22 +108,65 @@ def run_spark(data: Path, queries, reps, ref):
         spark.stop()
 
 
-def run_sail(data: Path, queries, reps, ref):
-    port = 50151
-    server = subprocess.Popen([sys.executable, "-m", "pysail", "spark", "server", "--port",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "SAIL_PARALLELISM": "2"})
+def run_sail(data: Path, queries, reps, ref, python: str):
+    """Sail's server and its pyspark-client run under PYTHON (Sail refuses a
+    PySpark it does not know, such as 4.3: give it a venv with pysail and
+    pyspark-client 4.0); this script drives it from a child there."""
+    import json
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([python, "-m", "pysail", "spark", "server", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        from pyspark.sql import SparkSession
-        time.sleep(3)
-        spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
-        for t in TABLES:
-            spark.read.parquet(str(data / f"{t}.parquet")).createOrReplaceTempView(t)
-        return median_times(lambda n: [tuple(r) for r in spark.sql(query(n)).collect()],
-                            queries, reps, ref, "sail")
+        time.sleep(4)
+        child = subprocess.run([python, __file__, "--sail-child", str(port), "--data", str(data),
+                                "--queries", ",".join(map(str, queries)), "--reps", str(reps)],
+                               capture_output=True, text=True, timeout=7200)
+        if child.returncode:
+            raise RuntimeError(child.stderr.strip().splitlines()[-1] if child.stderr else "failed")
+        out = json.loads(child.stdout.strip().splitlines()[-1])
+        times = {}
+        for n in queries:
+            rows = [tuple(r) for r in out["rows"][str(n)]]
+            if normalized(rows) != normalized([tuple(_plain(v) for v in r) for r in ref[n]]):
+                print(f"  sail q{n:02d}: WRONG ANSWER", flush=True)
+            times[n] = out["times"][str(n)]
+            print(f"  sail q{n:02d}: {times[n]:.2f} s", flush=True)
+        return times
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _plain(v):
+    """A value as JSON carries it back from the Sail child."""
+    import datetime
+    import decimal
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, datetime.date):
+        return v.isoformat()
+    return v
+
+
+def sail_child(port: int, data: Path, queries, reps) -> None:
+    import json
+
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+    for t in TABLES:
+        spark.read.parquet(str(data / f"{t}.parquet")).createOrReplaceTempView(t)
+    times, rows = {}, {}
+    for n in queries:
+        samples = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            got = [tuple(_plain(v) for v in r) for r in spark.sql(query(n)).collect()]
+            samples.append(time.perf_counter() - t)
+        times[n], rows[n] = statistics.median(samples), got
+    print(json.dumps({"times": times, "rows": rows}, default=str))
 
 
 def main() -> None:
@@ -130,7 +175,15 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip", default="")
     ap.add_argument("--queries", default=",".join(str(i) for i in range(1, 23)))
+    ap.add_argument("--sail-python", default=os.environ.get("SAIL_PYTHON", sys.executable),
+                    help="a Python with pysail and a pyspark-client Sail supports")
+    ap.add_argument("--sail-child", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--data", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.sail_child:
+        sail_child(args.sail_child, Path(args.data), [int(q) for q in args.queries.split(",")],
+                   args.reps)
+        return
     skip = set(filter(None, args.skip.split(",")))
     queries = [int(q) for q in args.queries.split(",")]
     work = Path(tempfile.mkdtemp(prefix="tpch-", dir=os.environ.get("BENCH_DIR")))
@@ -140,7 +193,9 @@ def main() -> None:
         results = {}
         results["duckdb"], ref = run_duckdb(work, queries, args.reps)
         results["yard"] = run_yard(work, queries, args.reps, ref)
-        for name, fn in (("pyspark", run_spark), ("sail", run_sail)):
+        runs = (("pyspark", run_spark),
+                ("sail", lambda *a: run_sail(*a, python=args.sail_python)))
+        for name, fn in runs:
             if name in skip:
                 continue
             try:

@@ -70,6 +70,7 @@ class SchedulerDaemon:
         self.app.router.add_get("/", self.page_status)
         self.app.router.add_get("/status", self.page_status)
         self.app.router.add_get("/job", self.page_job)
+        self.app.router.add_get("/groups", self.page_groups)
         self.app.router.add_get("/metrics", self.metrics)
 
     # -- RPCs -------------------------------------------------------------------
@@ -238,6 +239,10 @@ class SchedulerDaemon:
                 for app in sorted(self.core.apps)]
         return web.Response(text=engine_pages.scheduler_page(self.rpc_jobs({}), self.rpc_workers({}),
                                                              apps), content_type="text/html")
+
+    async def page_groups(self, _request: web.Request) -> web.Response:
+        return web.Response(text=engine_pages.groups_page(self.rpc_jobs({})),
+                            content_type="text/html")
 
     async def page_job(self, request: web.Request) -> web.Response:
         job = self.core.jobs.get(request.query.get("id", ""))

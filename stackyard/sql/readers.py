@@ -102,8 +102,13 @@ def _text(fs, split: FileSplit, spec: ScanSpec, wanted: list[str], counters: dic
         import pyarrow.json as pj
         if not data.strip():
             return spec.file_schema.empty_table()
-        return pj.read_json(io.BytesIO(data), parse_options=pj.ParseOptions(
-            explicit_schema=spec.file_schema, unexpected_field_behavior="ignore"))
+        # JSON has no dates or decimals: read them as the text they are, then cast
+        textual = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_date(f.type)
+                             or pa.types.is_timestamp(f.type) or pa.types.is_decimal(f.type)
+                             else f for f in spec.file_schema])
+        table = pj.read_json(io.BytesIO(data), parse_options=pj.ParseOptions(
+            explicit_schema=textual, unexpected_field_behavior="ignore"))
+        return table.cast(spec.file_schema) if textual != spec.file_schema else table
     import pyarrow.csv as pc
     names = spec.file_schema.names
     if not data.strip():

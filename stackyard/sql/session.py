@@ -40,6 +40,7 @@ class Session:
         self._lock = threading.Lock()
         self.history: list[dict] = []
         self.udf = UdfRegistry()
+        self._statements = 0
 
     @property
     def ctx(self):
@@ -77,6 +78,14 @@ class Session:
         return result
 
     def execute(self, stmt: exp.Expression, text: str = "") -> Result:
+        """STMT, its jobs in a job group of their own (the scheduler's SQL page)."""
+        if self._ctx is not None or isinstance(stmt, QUERIES + (exp.Insert, exp.Create)):
+            self._statements += 1
+            self.ctx.setJobGroup(f"sql-{self.ctx.applicationId[-6:]}-{self._statements}",
+                                 " ".join(stmt.sql(dialect="spark").split())[:300])
+        return self._execute(stmt, text)
+
+    def _execute(self, stmt: exp.Expression, text: str = "") -> Result:
         catalog = Catalog(self.metastore, self.client.fs, text or stmt.sql())
         catalog.database = self.database
         if isinstance(stmt, QUERIES):
@@ -110,12 +119,12 @@ class Session:
 
     def query(self, query: exp.Expression, catalog: Catalog, text: str = "") -> Result:
         root, _ = self.plan(query, catalog)
-        table = self.run_plan(root, text or query.sql())
+        table = self.run_plan(root, query.sql(dialect="spark"))
         return Result(table.rename_columns([_visible(n) for n in table.column_names]))
 
     def run_plan(self, root, text: str):
         ctx = self.ctx
-        ctx.setJobDescription(("SQL: " + " ".join(text.split()))[:200])
+        ctx.setJobDescription(("SQL: " + " ".join(text.split()))[:300])
         ex = Executor(ctx)
         try:
             return ex.collect(root)

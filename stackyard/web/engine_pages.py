@@ -15,7 +15,8 @@ def _page(title: str, body: str, refresh: bool = False) -> str:
     meta = "<meta http-equiv=refresh content=2>" if refresh else ""
     return (f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{html.escape(title)}"
             f"</title>{_STYLE}</head><body><h1>{html.escape(title)}</h1>{body}"
-            f"<p><a href='/status'>jobs</a> · <a href='/metrics'>metrics</a></p></body></html>")
+            f"<p><a href='/status'>jobs</a> · <a href='/groups'>SQL and job groups</a> · "
+            f"<a href='/metrics'>metrics</a></p></body></html>")
 
 
 def _state(s: str) -> str:
@@ -88,3 +89,38 @@ def worker_page(info: dict) -> str:
     rows = [[html.escape(k), html.escape(", ".join(v) if isinstance(v, list) else str(v))]
             for k, v in info.items()]
     return _page(f"Stackyard worker {info['name']}", _table(["", ""], rows))
+
+
+def groups_page(jobs: list[dict]) -> str:
+    """Jobs by job group (a SQL statement is one: its broadcasts and its
+    query are jobs of one group, described by the statement's text), as
+    Spark's SQL tab: text, state, duration, and every stage with progress,
+    and the rows and bytes the group's tasks read and wrote."""
+    groups: dict[tuple, list[dict]] = {}
+    for j in jobs:
+        if j.get("group"):
+            groups.setdefault((j["app"], j["group"]), []).append(j)
+    rows = []
+    for (_app, group), js in sorted(groups.items(), key=lambda g: -max(
+            j["submitted"] for j in g[1])):
+        states = {j["state"] for j in js}
+        state = next((s for s in ("running", "failed", "killed") if s in states), "succeeded")
+        start = min(j["submitted"] for j in js)
+        ends = [j["finished"] for j in js if j["finished"]]
+        took = (max(ends) - start) if state != "running" and ends else None
+        totals: dict[str, float] = {}
+        for j in js:
+            for k, v in j["counters"].items():
+                if "rows" in k or "bytes" in k or "records" in k:
+                    totals[k] = totals.get(k, 0) + v
+        stages = "<br>".join(
+            f"<a href='/job?id={quote(j['id'])}'>{html.escape(s['name'])}</a> "
+            f"{s['succeeded']}/{s['tasks']} {_bar(s['progress'])}"
+            for j in js for s in j["stages"])
+        rows.append([html.escape(group), html.escape(js[-1]["name"][:300]), _state(state),
+                     f"{took:.2f} s" if took is not None else "…", stages,
+                     "<br>".join(f"{html.escape(k)}: {int(v):,}" for k, v in sorted(totals.items()))])
+    return _page("SQL statements and job groups",
+                 _table(["group", "statement", "state", "duration", "stages", "rows and bytes"],
+                        rows) if rows else "<p>No job groups yet.</p>",
+                 refresh=any(r[2].find(">running<") >= 0 for r in rows))

@@ -188,3 +188,37 @@ def test_python_udfs_scalar_and_vectorized_run_in_the_workers(cluster, s):
     assert all(int(r[0].split("!")[1]) != os.getpid() for r in rows)
     with pytest.raises(AnalysisError, match="unknown return type"):
         s.udf.register("bad", shout, "no_such_type")
+
+
+def test_the_schedulers_sql_page_shows_each_statement_with_its_stages(cluster, s):
+    s.sql("SELECT g, COUNT(*) FROM (SELECT name AS g FROM dim) GROUP BY g")
+    sched = next(d["address"] for d in cluster.home.read_state()["daemons"]
+                 if d["role"] == "scheduler")
+    page = cluster.fs.pool.request(sched, "GET", "/groups").read().decode()
+    assert "SQL statements and job groups" in page
+    assert "GROUP BY g" in page and "succeeded" in page and "sql_rows_out" in page
+
+
+@pytest.mark.parametrize("storage", [
+    "STORED AS PARQUET TBLPROPERTIES ('parquet.compression'='zstd')",
+    "USING parquet OPTIONS (compression 'gzip')",
+    "STORED AS ORC",
+    "STORED AS JSONFILE",
+    "ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE "
+    "TBLPROPERTIES ('compression'='gzip')",
+    "ROW FORMAT DELIMITED FIELDS TERMINATED BY '\\t' STORED AS TEXTFILE "
+    "TBLPROPERTIES ('compression'='zstd')",
+], ids=["parquet-zstd", "parquet-gzip", "orc", "json", "text-gzip", "text-zstd"])
+def test_every_format_writes_and_reads_back_what_was_inserted(cluster, s, storage, request):
+    name = "fmt_" + request.node.callspec.id.replace("-", "_")
+    s.sql(f"DROP TABLE IF EXISTS {name}")
+    s.sql(f"CREATE TABLE {name} (id bigint, label string, price decimal(10,2), day date) "
+          f"{storage}")
+    s.sql(f"INSERT INTO {name} SELECT id, concat('x', id), CAST(id AS decimal(10,2)) / 4, "
+          f"date_add(DATE '2024-01-01', CAST(id AS int)) FROM "
+          f"(SELECT explode(sequence(1, 500)) AS id)")
+    rows = s.sql(f"SELECT COUNT(*), SUM(price), MAX(label), MIN(day) FROM {name}").fetchall()
+    import datetime
+    assert rows[0][0] == 500 and float(rows[0][1]) == sum(range(1, 501)) / 4
+    assert rows[0][2] == "x99" and rows[0][3] == datetime.date(2024, 1, 2)
+    s.sql(f"DROP TABLE {name}")
