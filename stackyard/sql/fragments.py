@@ -8,6 +8,7 @@ the engine's shuffle, and the reading side turns them back into tables."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -18,9 +19,34 @@ from stackyard.sql.readers import FileSplit, ScanSpec, read_split
 IPC_CODEC = "lz4"
 
 
+_local = threading.local()
+
+
+def _shared_connection():
+    """A thread's DuckDB connection for small work (plans' schemas, hash
+    splits): opening one costs more than the query."""
+    import duckdb
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect(config={"threads": 1})
+    return con
+
+
 def run_sql(sql: str, inputs: dict[str, pa.Table], memory: int | None = None,
             scratch: str | None = None, udfs: list | None = None) -> pa.Table:
     import duckdb
+    if memory is None and scratch is None and not udfs:
+        con = _shared_connection()
+        try:
+            for name, table in inputs.items():
+                con.register(name, table)
+            return con.sql(sql).to_arrow_table()
+        finally:
+            for name in inputs:
+                try:
+                    con.unregister(name)
+                except duckdb.Error:
+                    pass
     config = {"threads": 1}
     if memory:
         config["memory_limit"] = f"{max(64, memory >> 20)}MB"
