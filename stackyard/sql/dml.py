@@ -142,8 +142,10 @@ class PartitionWriter:
                 import gzip
                 data = gzip.compress(data)
             elif self.compression == "zstd":
-                import zstandard
-                data = zstandard.ZstdCompressor().compress(data)
+                sink = pa.BufferOutputStream()
+                with pa.CompressedOutputStream(sink, "zstd") as z:
+                    z.write(data)
+                data = sink.getvalue().to_pybytes()
             f.write(data)
 
 

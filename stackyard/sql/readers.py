@@ -138,8 +138,7 @@ def _whole_compressed(fs, split: FileSplit) -> bytes:
     if split.path.endswith(".bz2"):
         import bz2
         return bz2.decompress(raw)
-    import zstandard
-    return zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)).read()
+    return pa.CompressedInputStream(pa.BufferReader(raw), "zstd").read()
 
 
 def _conform(table: pa.Table, schema: pa.Schema, wanted: list[str]) -> pa.Table:

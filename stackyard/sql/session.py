@@ -9,6 +9,7 @@ import threading
 
 from sqlglot import exp
 
+from stackyard.errors import ClusterUnavailable
 from stackyard.sql import ddl, dml
 from stackyard.sql.catalog import Catalog
 from stackyard.sql.errors import AnalysisError, ParseError, SqlError
@@ -79,7 +80,9 @@ class Session:
 
     def execute(self, stmt: exp.Expression, text: str = "") -> Result:
         """STMT, its jobs in a job group of their own (the scheduler's SQL page)."""
-        if self._ctx is not None or isinstance(stmt, QUERIES + (exp.Insert, exp.Create)):
+        ctas = isinstance(stmt, exp.Create) and stmt.args.get("expression") is not None \
+            and (stmt.args.get("kind") or "").upper() == "TABLE"
+        if isinstance(stmt, QUERIES + (exp.Insert,)) or ctas:
             self._statements += 1
             self.ctx.setJobGroup(f"sql-{self.ctx.applicationId[-6:]}-{self._statements}",
                                  " ".join(stmt.sql(dialect="spark").split())[:300])
@@ -108,7 +111,10 @@ class Session:
 
     def plan(self, query: exp.Expression, catalog: Catalog):
         optimized = catalog.compile(query)
-        catalog.parallelism = max(1, self.ctx.defaultParallelism)
+        try:
+            catalog.parallelism = max(1, self.ctx.defaultParallelism)
+        except ClusterUnavailable:         # no engine: a view can still be checked
+            catalog.parallelism = 2
         token = SUBQUERIES.set({})
         funcs = UDFS.set(self.udf.functions)
         try:
