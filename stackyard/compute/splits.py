@@ -73,6 +73,22 @@ def owned_lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, bytes]]
         counters["bytes_read"] = counters.get("bytes_read", 0) + (pos - start)
 
 
+def owned_bytes(fs, split: Split, counters: dict) -> bytes:
+    """The whole lines SPLIT owns (owned_lines' rule: those starting after its
+    offset, or at it for the first split, up to and including its end), read
+    in bulk rather than a line at a time."""
+    end = split.offset + split.length
+    with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
+        pos = first_owned_line(f, split)
+        if pos > end:
+            return b""
+        data = f.read(end - pos + 1)
+        if data and not data.endswith(b"\n"):
+            data += f.readline()
+    counters["bytes_read"] = counters.get("bytes_read", 0) + len(data)
+    return data
+
+
 def text_lines(fs, split: Split, counters: dict) -> Iterator[tuple[int, str]]:
     """(byte offset, line) for the lines SPLIT owns, without line endings, UTF-8."""
     for pos, raw in owned_lines(fs, split, counters):

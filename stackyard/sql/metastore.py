@@ -215,7 +215,7 @@ class Metastore:
 
     def add_partition(self, db: str, name: str, values: dict, location: str,
                       if_not_exists: bool = True) -> bool:
-        path = f"{ROOT}/{_name(db)}/{_name(name)}/{quote(partition_dir(values), safe='=')}"
+        path = _partition_path(db, name, values)
         try:
             self.coord.create(path, _dumps({"values": values, "location": location,
                                             "created": time.time()}))
@@ -228,7 +228,7 @@ class Metastore:
             raise AnalysisError(f"Table or view not found: {db}.{name}") from None
 
     def drop_partition(self, db: str, name: str, values: dict) -> dict | None:
-        path = f"{ROOT}/{_name(db)}/{_name(name)}/{quote(partition_dir(values), safe='=')}"
+        path = _partition_path(db, name, values)
         try:
             spec = self._get(path)[0]
             self.coord.delete(path)
@@ -252,6 +252,10 @@ def new_table(db: str, name: str, columns: list[dict], *, partition_cols=(), fmt
             "format": fmt, "location": location, "external": external,
             "properties": dict(properties or {}), "delimiter": delimiter, "view": view,
             "owner": owner, "created": time.time(), "stats": {}}
+
+
+def _partition_path(db: str, name: str, values: dict) -> str:
+    return f"{ROOT}/{_name(db)}/{_name(name)}/{quote(partition_dir(values), safe='=')}"
 
 
 def _name(name: str) -> str:

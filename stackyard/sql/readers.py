@@ -74,23 +74,8 @@ def _parquet(fs, split: FileSplit, wanted: list[str], counters: dict) -> pa.Tabl
 
 
 def _owned_bytes(fs, split: FileSplit, counters: dict) -> bytes:
-    """The whole lines SPLIT owns, read in bulk: those starting after its
-    offset (the first split: at it) up to and including its end, the line
-    that starts at the end too (compute/splits.py's rule, without a Python
-    loop over lines)."""
-    end = split.offset + split.length
-    with fs.open(split.path, "rb", buffer_size=READ_BUFFER) as f:
-        pos = split.offset
-        if pos:
-            f.seek(pos)
-            pos += len(f.readline())
-        if pos > end:
-            return b""
-        data = f.read(end - pos + 1)
-        if data and not data.endswith(b"\n"):
-            data += f.readline()
-    counters["bytes_read"] = counters.get("bytes_read", 0) + len(data)
-    return data
+    from stackyard.compute.splits import Split, owned_bytes
+    return owned_bytes(fs, Split(split.path, split.offset, split.length), counters)
 
 
 def _text(fs, split: FileSplit, spec: ScanSpec, wanted: list[str], counters: dict) -> pa.Table:

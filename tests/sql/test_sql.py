@@ -197,6 +197,13 @@ def test_the_schedulers_sql_page_shows_each_statement_with_its_stages(cluster, s
     page = cluster.fs.pool.request(sched, "GET", "/groups").read().decode()
     assert "SQL statements and job groups" in page
     assert "GROUP BY g" in page and "succeeded" in page and "sql_rows_out" in page
+    import urllib.error
+    import urllib.request
+    for headers in ({}, {"Authorization": "Bearer not-the-secret"}):
+        req = urllib.request.Request(f"http://{sched}/groups", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=10)
+        assert refused.value.code in (401, 403)
 
 
 @pytest.mark.parametrize("storage", [
