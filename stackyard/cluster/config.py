@@ -184,8 +184,29 @@ class WorkerConfig:
         return self
 
 
+@dataclass
+class ConnectConfig:
+    data_dir: str                      # client artifacts (Python files, cached local data)
+    master: str                        # host:port of the DFS master
+    secret_file: str
+    scheduler: str = ""                # host:port of the job scheduler
+    coords: str = ""                   # host:port,host:port of the coordination cell
+    host: str = "127.0.0.1"
+    port: int = 15002                  # Spark Connect's own default port
+    addr_file: str = ""
+    tls_cert: str = ""                 # this daemon's certificate (PEM); "": loopback only
+    tls_key: str = ""
+    tls_ca: str = ""
+
+    def validate(self) -> ConnectConfig:
+        if ":" not in self.master:
+            raise ValueError("master: must be host:port")
+        _port(self)
+        return self
+
+
 ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig,
-         "scheduler": SchedulerConfig, "worker": WorkerConfig}
+         "scheduler": SchedulerConfig, "worker": WorkerConfig, "connect": ConnectConfig}
 
 
 def _positive(cfg, *names: str) -> None:

@@ -29,6 +29,9 @@ def run(role: str, config_path: str) -> None:
     elif role == "scheduler":
         from stackyard.compute.scheduler import SchedulerDaemon
         service = SchedulerDaemon(cfg)
+    elif role == "connect":
+        from stackyard.sparkconnect.server import ConnectDaemon
+        service = ConnectDaemon(cfg)
     elif role == "worker":
         from stackyard.compute.worker import WorkerDaemon
         service = WorkerDaemon(cfg)

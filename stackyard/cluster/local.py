@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from stackyard.cluster import process
 from stackyard.cluster.config import (
     ChunkserverConfig,
+    ConnectConfig,
     CoordConfig,
     MasterConfig,
     MiB,
@@ -51,6 +52,7 @@ class Settings:
     racks: int = 0                    # 0: no racks; N: chunkserver i on /rack(i mod N)
     host: str = "127.0.0.1"
     tls: bool = False                 # a cluster CA, a certificate per daemon, TLS everywhere
+    connect: bool = True              # a Spark Connect server, where pyspark-client is installed
 
     def validate(self) -> Settings:
         if self.chunkservers < 1:
@@ -281,6 +283,17 @@ class LocalCluster:
                         chunkserver=f"{cs['host']}:{cs['port']}",
                         **self._tls(name)).validate(), h.conf(name))
                 daemons.append({"name": name, "role": "worker"})
+            if s.connect and names and connect_available():
+                if not h.conf("connect").exists():
+                    coords = ",".join(f"{c['host']}:{c['port']}" for c in
+                                      (_read_toml(h.conf(n)) for n in names))
+                    dump(ConnectConfig(
+                        data_dir=str(h.data("connect")), master=master,
+                        secret_file=str(h.secret_file), scheduler=f"{sched['host']}:"
+                        f"{sched['port']}", coords=coords, host=s.host, port=ports.take(),
+                        addr_file=str(h.addr_file("connect")),
+                        **self._tls("connect")).validate(), h.conf("connect"))
+                daemons.append({"name": "connect", "role": "connect"})
         return daemons
 
     # -- lifecycle --------------------------------------------------------------
@@ -409,7 +422,9 @@ class LocalCluster:
             running = process.alive(d["pid"], d["config"])
             row = {"name": d["name"], "role": d["role"], "address": d["address"],
                    "pid": d["pid"] if running else None, "state": "stopped"}
-            if running:
+            if running and d["role"] == "connect":
+                row["state"] = "running" if _listening(d["address"]) else "not listening"
+            elif running:
                 try:
                     resp = pool.request(d["address"], "GET", "/metrics")
                     resp.read()
@@ -488,3 +503,26 @@ def _saved_ports(home: Home) -> set[int]:
 def _read_toml(path) -> dict:
     import tomllib
     return tomllib.loads(path.read_text())
+
+
+def connect_available() -> bool:
+    """Whether this Python can serve Spark Connect (pyspark-client's protocol
+    modules and grpcio: `pip install 'stackyard[connect]'`)."""
+    import importlib.util
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")    # pyspark's note on pandas versions
+            return all(importlib.util.find_spec(m) is not None for m in
+                       ("grpc", "grpc_status", "pyspark.sql.connect.proto"))
+    except (ImportError, ValueError):
+        return False
+
+
+def _listening(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False

@@ -14,11 +14,18 @@ from stackyard.sql.parser import locate, parse
 from stackyard.sql.tables import PATH_FORMATS, path_table, plan_scan
 
 MAX_VIEW_DEPTH = 32
+LOCAL_DB = "__session"
 
 
 class Catalog:
-    def __init__(self, metastore, fs, sql_text: str = ""):
+    def __init__(self, metastore, fs, sql_text: str = "", local: dict | None = None,
+                 global_: dict | None = None):
         self.metastore, self.fs = metastore, fs
+        # a session's own tables, by lower-case name: temporary views (their
+        # query), and rows or files a front end registered (Spark Connect's
+        # local relations and data-source reads); `global_temp.x`: the server's
+        self.local = local if local is not None else {}
+        self.global_ = global_ if global_ is not None else {}
         self.database = "default"
         self.text = sql_text
         self.parallelism = 2
@@ -27,12 +34,35 @@ class Catalog:
     # -- names --------------------------------------------------------------------------
 
     def qualified(self, t: exp.Table) -> tuple[str, str]:
+        self.mark_local(t)
         return (t.db or self.database).lower(), t.name if _is_path(t) else t.name.lower()
+
+    def mark_local(self, t: exp.Table) -> None:
+        """An unqualified name of a session table is that table (Spark: a
+        temporary view hides a table of the same name); it is marked so,
+        before sqlglot qualifies it with the current database."""
+        if not t.db and t.name.lower() in self.local and not _in_cte(t):
+            t.set("db", exp.to_identifier(LOCAL_DB))
+
+    def _session_table(self, t: exp.Table) -> dict | None:
+        if t.db == LOCAL_DB:
+            return self.local.get(t.name.lower())
+        if t.db.lower() == "global_temp":
+            found = self.global_.get(t.name.lower())
+            if found is None:
+                line, col = position(self.text, t.this)
+                raise AnalysisError(f"Table or view not found: global_temp.{t.name}", line, col)
+            return found
+        return None
 
     def lookup(self, t: exp.Table) -> dict:
         key = self.qualified(t)
         if key not in self._tables:
             db, name = key
+            own = self._session_table(t)
+            if own is not None:
+                self._tables[key] = (own, None)
+                return own
             if _is_path(t):
                 table = path_table(self.fs, db, name)
             else:
@@ -101,7 +131,8 @@ class Catalog:
             if not views:
                 return query
             for t, table in views:
-                body = parse(table["view"])[0]
+                view = table["view"]
+                body = parse(view)[0] if isinstance(view, str) else view.copy()
                 t.replace(exp.Subquery(this=body, alias=exp.TableAlias(
                     this=exp.to_identifier(t.alias_or_name))))
         raise AnalysisError(f"views nest more than {MAX_VIEW_DEPTH} deep (a cycle?)")
@@ -121,6 +152,17 @@ class Catalog:
     def values_table(self, values: exp.Values) -> pa.Table:
         from stackyard.sql.fragments import run_sql
         return run_sql(f"SELECT * FROM {values.sql(dialect='duckdb')}", {})
+
+
+def _in_cte(t: exp.Table) -> bool:
+    names = set()
+    node = t.parent
+    while node is not None:
+        w = node.args.get("with") or node.args.get("with_")
+        if w is not None:
+            names |= {c.alias_or_name for c in w.expressions}
+        node = node.parent
+    return t.name in names
 
 
 def _is_path(t: exp.Table) -> bool:

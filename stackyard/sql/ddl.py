@@ -10,6 +10,7 @@ import re
 import pyarrow as pa
 from sqlglot import exp
 
+from stackyard.sql.catalog import LOCAL_DB
 from stackyard.sql.errors import AnalysisError, ParseError
 from stackyard.sql.metastore import FORMATS, new_table, parse_partition_dir, partition_dir
 from stackyard.sql.result import Result, message
@@ -165,6 +166,9 @@ def drop(session, stmt: exp.Drop, catalog) -> Result:
         return message("OK")
     for t in stmt.args.get("tables") or [stmt.this]:
         db, name = catalog.qualified(t)
+        if db == LOCAL_DB:               # a temporary view of the session (Spark drops it)
+            session.local_tables.pop(name, None)
+            continue
         table = session.metastore.table(db, name)
         if table is None:
             if if_exists:
@@ -299,6 +303,9 @@ def analyze(session, stmt: exp.Analyze, catalog) -> Result:
     """ANALYZE TABLE t COMPUTE STATISTICS: its rows and bytes, counted by a job."""
     for t in stmt.args.get("tables") or [stmt.this]:
         db, name = catalog.qualified(t)
+        if db == LOCAL_DB:               # a temporary view of the session (Spark drops it)
+            session.local_tables.pop(name, None)
+            continue
         res = session.sql(f"SELECT COUNT(*) FROM `{db}`.`{name}`")
         rows = res.fetchall()[0][0]
         from stackyard.sql.tables import data_files

@@ -192,7 +192,8 @@ def _commit(session, table, staging, files, static, overwrite) -> None:
             values = dict(zip(names, key, strict=True))
             values = {k: ("__HIVE_DEFAULT_PARTITION__" if v is None else v)
                       for k, v in values.items()}
-            existing = [p for p in (ms.partitions(table["db"], table["name"]))
+            existing = [p for p in (ms.partitions(table["db"], table["name"])
+                                    if not table.get("path_only") else [])
                         if p["values"] == values]
             loc = existing[0]["location"] if existing else \
                 posixpath.join(table["location"], partition_dir(values))
@@ -224,7 +225,7 @@ def _commit(session, table, staging, files, static, overwrite) -> None:
             fs.mkdir(loc)
             for name in new:
                 fs.mv(posixpath.join(fresh, name), posixpath.join(loc, name))
-        if names and not place[3]:
+        if names and not place[3] and not table.get("path_only"):
             ms.add_partition(table["db"], table["name"], place[2], loc)
 
 

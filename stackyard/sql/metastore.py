@@ -60,7 +60,7 @@ class Metastore:
                 pass
         try:
             self.coord.create(f"{ROOT}/default", _dumps(
-                {"name": "default", "location": WAREHOUSE, "comment": "Default Hive database"}))
+                {"name": "default", "location": WAREHOUSE, "comment": "default database"}))
         except NodeExists:
             pass
         self._ready = True

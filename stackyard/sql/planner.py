@@ -185,6 +185,9 @@ class Planner:
             text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
             rows = inner.rows * (self.conf.selectivity ** len(conds))
             return fragment(f"Project {name}", text, [("__in", inner)], rows=rows)
+        if isinstance(src, exp.Values):
+            rows = self.catalog.values_table(src)
+            return self._rows(rows, src, name, columns or rows.column_names[:1], conds)
         if not isinstance(src, exp.Table):
             raise AnalysisError(f"unsupported FROM item: {src.sql()[:80]}")
         table, partitions = self.catalog.resolve(src)
@@ -195,6 +198,8 @@ class Planner:
         for c in cols:
             if c not in all_cols:
                 raise AnalysisError(f"column {c!r} is not in table {src.sql()}")
+        if table.get("memory") is not None:
+            return self._rows(table["memory"].select(cols), src, name, cols, conds)
         scan = self.catalog.scan(table, partitions, cols, [plain(c) for c in conds])
         if not scan.splits:
             empty = pa.schema([(c, Scan.of(src.name, scan).schema.field(c).type) for c in cols])
@@ -211,6 +216,16 @@ class Planner:
         out.bytes = leaf.bytes * sel_factor
         out.ndv = {flat_name(name, c): min(scan.distinct(c), max(1.0, out.rows)) for c in cols}
         return out
+
+    def _rows(self, rows: pa.Table, src, name: str, cols: list[str], conds) -> PNode:
+        """A source whose rows the session holds (a front end's local data)."""
+        leaf: PNode = Values.of(rows)
+        leaf.label = f"LocalTableScan {name} ({rows.num_rows} rows)"
+        proj = ", ".join(f"{q(c)} AS {q(flat_name(name, c))}" for c in cols)
+        where = conjoin([plain(c) for c in conds])
+        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
+        return fragment(f"Project {name}", text, [("__in", leaf)],
+                        rows=rows.num_rows * self.conf.selectivity ** len(conds))
 
     # -- joins --------------------------------------------------------------------------
 

@@ -42,6 +42,8 @@ class Session:
         self.history: list[dict] = []
         self.udf = UdfRegistry()
         self._statements = 0
+        self.local_tables: dict[str, dict] = {}       # temporary views, front ends' rows
+        self.global_tables: dict[str, dict] = {}      # global_temp (a server shares one)
 
     @property
     def ctx(self):
@@ -89,7 +91,8 @@ class Session:
         return self._execute(stmt, text)
 
     def _execute(self, stmt: exp.Expression, text: str = "") -> Result:
-        catalog = Catalog(self.metastore, self.client.fs, text or stmt.sql())
+        catalog = Catalog(self.metastore, self.client.fs, text or stmt.sql(),
+                          self.local_tables, self.global_tables)
         catalog.database = self.database
         if isinstance(stmt, QUERIES):
             return self.query(stmt, catalog, text)
@@ -129,6 +132,9 @@ class Session:
         return Result(table.rename_columns([_visible(n) for n in table.column_names]))
 
     def run_plan(self, root, text: str):
+        from stackyard.sql import local
+        if local.eligible(root):
+            return local.run(root)
         ctx = self.ctx
         ctx.setJobDescription(("SQL: " + " ".join(text.split()))[:300])
         ex = Executor(ctx)
@@ -188,9 +194,11 @@ def _bytes(value: str) -> int:
                               "t": 1 << 40}[m.group(2)]
 
 
-def bind(text: str, params) -> str:
-    """TEXT with each ? (outside quotes) replaced by a SQL literal of the next parameter."""
+def bind(text: str, params, render=None) -> str:
+    """TEXT with each ? (outside quotes) replaced by a SQL literal of the next
+    parameter (RENDER makes it; default: a Python value's literal)."""
     from stackyard.sql.dbapi import literal
+    render = render or literal
     out, it, quote = [], iter(params), None
     for ch in text:
         if quote:
@@ -201,7 +209,7 @@ def bind(text: str, params) -> str:
             out.append(ch)
         elif ch == "?":
             try:
-                out.append(literal(next(it)))
+                out.append(render(next(it)))
             except StopIteration:
                 raise SqlError("fewer parameters than ? placeholders") from None
         else:
