@@ -38,6 +38,8 @@ DEFAULTS = {
     "spark.connect.session.planCompression.threshold": "-1",
     "spark.connect.session.planCompression.defaultAlgorithm": "NONE",
     "spark.api.mode": "connect",
+    "spark.sql.mapKeyDedupPolicy": "EXCEPTION",
+    "spark.sql.legacy.allowNegativeScaleOfDecimal": "false",
     "spark.sql.timestampType": "TIMESTAMP_LTZ",
     "spark.sql.caseSensitive": "false",
     "spark.sql.crossJoin.enabled": "true",

@@ -142,6 +142,7 @@ def create_view(session, v: C.CreateDataFrameViewCommand) -> None:
     if v.is_global:
         store = session.sql.global_tables
         name = name.split(".")[-1]
+        table["view"] = _shared(session, body)
     else:
         store = session.sql.local_tables
     if name in store and not v.replace:
@@ -156,3 +157,30 @@ def register_function(session, f) -> None:
     udf = session.sql.udf.functions[name]
     session.sql.udf.functions[f.function_name.lower()] = type(udf)(
         f.function_name.lower(), udf.func, udf.return_type, udf.vectorized)
+
+
+def _shared(session, body):
+    """BODY with the session's own tables it reads copied to the server's
+    global store, so another session can read the global view too."""
+    import uuid
+
+    from sqlglot import exp
+
+    from stackyard.sql.catalog import LOCAL_DB
+
+    def fix(node):
+        if isinstance(node, exp.Table) and node.db == LOCAL_DB:
+            table = session.sql.local_tables.get(node.name.lower())
+            if table is None:
+                return node
+            if table.get("view") is not None:
+                inner = _shared(session, table["view"].copy())
+                table = dict(table, view=inner)
+            gname = f"__g{uuid.uuid4().hex[:12]}"
+            session.sql.global_tables[gname] = dict(table, db="global_temp", name=gname)
+            out = node.copy()
+            out.set("this", exp.to_identifier(gname, quoted=True))
+            out.set("db", exp.to_identifier("global_temp"))
+            return out
+        return node
+    return body.transform(fix)

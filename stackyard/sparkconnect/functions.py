@@ -99,6 +99,31 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
         return q
     if name in ("row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile"):
         return exp.Anonymous(this=name.upper(), expressions=args)
+    if name in ("current_database", "current_schema") and tr.session is not None:
+        return exp.Literal.string(tr.session.sql.database)
+    if name == "current_catalog":
+        return exp.Literal.string("spark_catalog")
+    if name in ("date_add", "date_sub", "dateadd") and len(args) == 2:
+        days = args[1] if name != "date_sub" else exp.Neg(this=exp.Paren(this=args[1]))
+        return exp.Cast(this=exp.Add(this=exp.Cast(this=args[0], to=exp.DataType.build("DATE")),
+                                     expression=exp.Interval(this=exp.Paren(this=days),
+                                                             unit=exp.var("DAY"))),
+                        to=exp.DataType.build("DATE"))
+    if name == "dayofweek" and len(args) == 1:
+        return exp.Add(this=exp.Paren(this=exp.func("dayofweek", args[0], dialect="spark")),
+                       expression=exp.Literal.number(1))
+    if name in ("ln", "log10", "log2", "log1p") or (name == "log" and len(args) == 1):
+        x = args[0]
+        floor = -1 if name == "log1p" else 0
+        base = exp.func("ln" if name == "log" else name, x, dialect="spark")
+        return exp.Case(ifs=[exp.If(this=exp.LTE(this=x.copy(),
+                                                 expression=exp.Literal.number(floor)),
+                                    true=exp.Null())], default=base)
+    if name == "typeof" and len(args) == 1:
+        t = tr.type_of(args[0]) if hasattr(tr, "type_of") else None
+        if t is not None:
+            from stackyard.sparkconnect.types import sql_name
+            return exp.Literal.string(sql_name(t))
     spark_name = _RENAMED.get(name, name)
     try:
         out = exp.func(spark_name, *args, dialect="spark")

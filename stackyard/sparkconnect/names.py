@@ -15,11 +15,11 @@ _INFIX = {"==": "=", "<=>": "<=>", "!=": "!=", "<": "<", ">": ">", "<=": "<=", "
 _WORDS = {"like": "LIKE", "ilike": "ilike"}
 # functions Spark names in capitals (its math expressions, RLIKE and kin)
 _UPPER = {"acos", "acosh", "asin", "asinh", "atan", "atanh", "atan2", "cbrt", "ceil",
-          "ceiling", "cos", "cosh", "cot", "csc", "degrees", "exp", "expm1", "floor", "hypot",
+          "cos", "cosh", "cot", "csc", "degrees", "exp", "expm1", "floor", "hypot",
           "log10", "log1p", "log2", "power", "pow", "radians", "sec", "signum", "sign", "sin",
           "sinh", "sqrt", "tan", "tanh", "rlike", "regexp_like", "regexp", "pi", "e",
           "spark_partition_id"}
-_UPPER_AS = {"ceiling": "CEIL", "pow": "POWER", "sign": "SIGNUM"}
+_UPPER_AS = {"pow": "POWER", "sign": "SIGNUM"}
 _RENAMED = {"mean": "avg", "isNaN": "isnan", "startsWith": "startswith",
             "endsWith": "endswith", "count_distinct": "count", "countDistinct": "count",
             "sumDistinct": "sum", "sum_distinct": "sum", "pow": "power",
@@ -76,9 +76,9 @@ def _function(name: str, args: list[E.Expression], distinct: bool) -> str:
         return f"(NOT {parts[0]})"
     if name == "negative":
         return f"(- {parts[0]})"
-    if name == "isNull":
+    if name in ("isNull", "isnull"):
         return f"({parts[0]} IS NULL)"
-    if name == "isNotNull":
+    if name in ("isNotNull", "isnotnull"):
         return f"({parts[0]} IS NOT NULL)"
     if name == "in":
         return f"({parts[0]} IN ({', '.join(parts[1:])}))"
@@ -89,19 +89,27 @@ def _function(name: str, args: list[E.Expression], distinct: bool) -> str:
         if len(parts) % 2:
             text += f" ELSE {parts[-1]}"
         return text + " END"
-    if name == "count" and len(args) == 1 and args[0].WhichOneof("expr_type") == \
-            "unresolved_star":
+    if name == "count" and len(args) == 1 and (args[0].WhichOneof("expr_type") ==
+                                                "unresolved_star" or parts[0] == "*"):
         return "count(1)"
+    if name == "~":
+        return f"~{parts[0]}"
+    if name in ("explode", "explode_outer"):
+        return "col"
+    if name in ("current_database", "current_schema"):
+        return "current_schema()"
     if name in ("count_distinct", "countDistinct") or (distinct and name == "count"):
         return f"count(DISTINCT {', '.join(parts)})"
     if name in ("sum_distinct", "sumDistinct") or (distinct and name == "sum"):
         return f"sum(DISTINCT {', '.join(parts)})"
     if name == "between" and len(args) == 3:
         return f"(({parts[0]} >= {parts[1]}) AND ({parts[0]} <= {parts[2]}))"
-    if name in ("first", "last") and len(args) == 2:
+    if name in ("first", "last", "first_value", "last_value") and len(args) == 2:
         return f"{name}({parts[0]})"
     if name == "log" and len(args) == 1:
         return f"ln({parts[0]})"
+    if name in ("ceil", "floor") and len(args) == 2:
+        return f"{name}({', '.join(parts)})"
     if name in _UPPER or (name == "log" and len(args) == 2):
         return f"{_UPPER_AS.get(name, name.upper())}({', '.join(parts)})"
     return f"{_RENAMED.get(name, name)}({', '.join(parts)})"

@@ -68,7 +68,9 @@ def scope_of(*sources: Source) -> Scope:
 def project(from_: exp.Expression, items: list[tuple[exp.Expression, Col]],
             plan_ids: frozenset = frozenset()) -> Rel:
     """SELECT each expression AS its column's internal name FROM FROM_."""
-    sel = exp.select(*[exp.alias_(e, c.internal, quoted=True) for e, c in items]).from_(from_)
+    exprs = [exp.alias_(e, c.internal, quoted=True) for e, c in items] or \
+        [exp.alias_(exp.Literal.number(1), "__none")]     # select(): rows, no columns
+    sel = exp.select(*exprs).from_(from_)
     return Rel(sel, [c for _, c in items], plan_ids)
 
 

@@ -32,7 +32,8 @@ class ConnectSession:
     def __init__(self, server, user_id: str, session_id: str):
         self.server, self.user_id, self.session_id = server, user_id, session_id
         self.server_side_id = str(uuid.uuid4())
-        self.sql = Session(server.client, context=None, progress=False)
+        self.sql = Session(server.client, context=None, progress=False,
+                           app_name=f"spark-connect {user_id or 'anonymous'} {session_id[:8]}")
         self.sql.global_tables = server.global_tables
         self.conf = SessionConf(self)
         self.artifacts = Artifacts(server.artifact_root, session_id)

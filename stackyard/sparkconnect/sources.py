@@ -135,6 +135,14 @@ def file_table(session, fmt: str, path: str, opts: dict, schema_text: str) -> Re
     elif fmt in ("csv", "json") and files:
         table["columns"] = _infer(fs, fmt, files[0]["path"], opts)
     table["format"] = FORMATS[fmt]
+    found = discover_partitions(fs, path)
+    if found:
+        names, parts = found
+        kinds = {n: _partition_type([p["values"][n] for p in parts]) for n in names}
+        table["columns"] = [c for c in table["columns"] if c["name"] not in kinds] + \
+            [{"name": n, "type": kinds[n]} for n in names]
+        table["partition_cols"] = [{"name": n, "type": kinds[n]} for n in names]
+        table["partitions"] = parts
     props = {}
     if fmt == "csv":
         table["delimiter"] = opts.get("sep", opts.get("delimiter", ","))
@@ -144,6 +152,48 @@ def file_table(session, fmt: str, path: str, opts: dict, schema_text: str) -> Re
     name = session.register_table(table)
     return over_table(table_ref(name, LOCAL_DB), [c["name"] for c in table["columns"]],
                       frozenset(), session.next_alias())
+
+
+def discover_partitions(fs, path: str):
+    """Hive-style partition directories under PATH (k=v/k2=v2/...), as Spark
+    discovers them: (the partition column names, [{values, location}])."""
+    from urllib.parse import unquote
+    try:
+        if fs.stat(path)["type"] != "directory":
+            return None
+    except Exception:
+        return None
+    names: list[str] | None = None
+    out = []
+
+    def walk(d: str, values: dict, depth: int) -> None:
+        nonlocal names
+        subs = [e for e in fs.ls(d) if e["type"] == "directory"
+                and not e["name"].startswith(("_", ".")) and "=" in e["name"]]
+        if not subs or depth > 8:
+            if values:
+                out.append({"values": dict(values), "location": d})
+            return
+        for e in subs:
+            k, _, v = e["name"].partition("=")
+            walk(e["path"], {**values, unquote(k): unquote(v)}, depth + 1)
+    walk(path, {}, 0)
+    if not out:
+        return None
+    names = list(out[0]["values"])
+    if any(list(p["values"]) != names for p in out):
+        return None
+    return names, out
+
+
+def _partition_type(values: list[str]) -> str:
+    real = [v for v in values if v != "__HIVE_DEFAULT_PARTITION__"]
+    try:
+        if real and all(-(2 ** 31) <= int(v) < 2 ** 31 for v in real):
+            return "int"
+    except ValueError:
+        pass
+    return "string"
 
 
 def _json_schema(text: str) -> pa.Schema:

@@ -79,7 +79,8 @@ class Catalog:
         key = self.qualified(t)
         parts = self._tables[key][1]
         if parts is None and table["partition_cols"]:
-            parts = self.metastore.partitions(table["db"], table["name"])
+            parts = table["partitions"] if "partitions" in table else \
+                self.metastore.partitions(table["db"], table["name"])
             self._tables[key] = (table, parts)
         return table, parts
 

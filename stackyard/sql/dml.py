@@ -79,7 +79,8 @@ def insert(session, table: dict, query: exp.Expression, catalog, values: dict,
     staging = posixpath.join(table["location"], f".staging-{uuid.uuid4().hex[:12]}")
     fmt, props = table["format"], table["properties"]
     writer = PartitionWriter(staging, fmt, schema, dynamic, table["delimiter"],
-                             props.get("compression"))
+                             props.get("compression"),
+                             header=str(props.get("header", "")).lower() == "true")
     from stackyard.sql.executor import Executor
     ctx = session.ctx
     ctx.setJobDescription(f"SQL: INSERT {'OVERWRITE' if overwrite else 'INTO'} "
@@ -99,9 +100,11 @@ class PartitionWriter:
     """The task side of an insert: a partition's rows, cast to the table's
     types, split by the dynamic partition columns, one file each."""
 
-    def __init__(self, staging, fmt, schema, dynamic, delimiter, compression):
+    def __init__(self, staging, fmt, schema, dynamic, delimiter, compression,
+                 header: bool = False):
         self.staging, self.fmt, self.schema = staging, fmt, schema
         self.dynamic, self.delimiter, self.compression = dynamic, delimiter, compression
+        self.header = header          # a CSV file's first line names its columns
 
     def __call__(self, split, tables, rt):
         data = concat(list(tables), self.schema)
@@ -134,7 +137,7 @@ class PartitionWriter:
                 f.write((json.dumps(row, default=str) + "\n").encode())
         else:
             sep = self.delimiter
-            lines = []
+            lines = [sep.join(table.column_names)] if self.header else []
             for row in zip(*[c.to_pylist() for c in table.columns], strict=True):
                 lines.append(sep.join("\\N" if v is None else str(v) for v in row))
             data = ("\n".join(lines) + "\n").encode() if lines else b""

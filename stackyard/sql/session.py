@@ -28,7 +28,7 @@ CONF_KEYS = {"spark.sql.shuffle.partitions": "shuffle_partitions",
 
 class Session:
     def __init__(self, client, database: str = "default", dialect: str = "spark",
-                 context=None, progress: bool | None = None):
+                 context=None, progress: bool | None = None, app_name: str = "stackyard-sql"):
         self.client = client
         self.dialect = dialect
         self.metastore = Metastore(client.coord)
@@ -38,6 +38,7 @@ class Session:
         self._ctx = context
         self._own_ctx = context is None
         self._progress = progress
+        self.app_name = app_name
         self._lock = threading.Lock()
         self.history: list[dict] = []
         self.udf = UdfRegistry()
@@ -48,7 +49,7 @@ class Session:
     @property
     def ctx(self):
         if self._ctx is None:
-            self._ctx = self.client.context("stackyard-sql", progress=self._progress)
+            self._ctx = self.client.context(self.app_name, progress=self._progress)
             slots = self._slots()
             self.conf.shuffle_partitions = max(2, 2 * slots)
         return self._ctx

@@ -1,0 +1,45 @@
+"""PySpark's own documented examples, run against a Spark Connect server:
+the doctests of the modules the issue names, as shipped in the installed
+pyspark-client, with pytest's --doctest-modules and the flags PySpark runs
+them with. Prints and returns passed / run per module."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+MODULES = ("dataframe.py", "column.py", "group.py", "window.py", "readwriter.py",
+           "catalog.py", "functions/builtin.py")
+
+
+def run(url: str, modules=MODULES, python: str = sys.executable, timeout: float = 1500,
+        workdir: str | None = None) -> dict[str, tuple[int, int]]:
+    import pyspark
+    sql = Path(pyspark.__file__).parent / "sql"
+    env = {**os.environ, "SPARK_REMOTE": url, "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(Path(__file__).parent)}
+    out = {}
+    for m in modules:
+        proc = subprocess.run(
+            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "doctest_plugin",
+             "--rootdir", str(sql), "--doctest-modules", str(sql / m), "-o",
+             "doctest_optionflags=ELLIPSIS NORMALIZE_WHITESPACE", "--timeout", "120",
+             "-p", "no:randomly"], capture_output=True, text=True, env=env, timeout=timeout,
+            cwd=workdir)
+        tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+        passed, failed, errors = (_count(tail, w) for w in ("passed", "failed", "error"))
+        out[m] = (passed, passed + failed + errors)
+        print(f"{m}: {passed} of {passed + failed + errors} passed ({tail})")
+    return out
+
+
+def _count(tail: str, word: str) -> int:
+    found = re.search(r"(\d+) " + word, tail)
+    return int(found.group(1)) if found else 0
+
+
+if __name__ == "__main__":
+    run(sys.argv[1], sys.argv[2:] or MODULES)
