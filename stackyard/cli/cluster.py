@@ -42,6 +42,16 @@ def up(home: str | None, given: dict) -> int:
     sched = [d["address"] for d in state["daemons"] if d["role"] == "scheduler"]
     if sched:
         console.print(f"Scheduler (jobs, stages, tasks): {scheme}://{sched[0]}/status")
+    conn = [d["address"] for d in state["daemons"] if d["role"] == "connect"]
+    if conn:
+        host = "localhost" if not cluster.settings.tls else conn[0].rsplit(":", 1)[0]
+        tls = ";use_ssl=true" if cluster.settings.tls else ""
+        console.print(f"Spark Connect (PySpark DataFrames): sc://{host}:"
+                      f"{conn[0].rsplit(':', 1)[1]}/;token=SECRET{tls} (SECRET: the contents of "
+                      f"{h.secret_file}, or a token from `yard token`)")
+    elif cluster.settings.connect and cluster.settings.workers and cluster.settings.coords:
+        console.print("Spark Connect: not started (pip install 'stackyard[connect]' for it, "
+                      "then `yard cluster down` and `yard cluster up`)")
     return 0
 
 

@@ -140,8 +140,13 @@ def input_files(session, root) -> list[str]:
 
 
 def semantic(session, root) -> str:
+    """The plan's canonical text: optimized, without its output names (Spark
+    compares plans so: `withColumn("a", e)` and `withColumn("b", e)` agree)."""
+    from sqlglot import exp
     rel = RelationPlanner(session).plan(root)
     try:
-        return session.catalog().compile(rel.query.copy()).sql(dialect="spark")
+        tree = session.catalog().compile(rel.query.copy())
     except Exception:
-        return rel.query.sql(dialect="spark")
+        tree = rel.query.copy()
+    tree = tree.transform(lambda n: n.this if isinstance(n, exp.Alias) else n)
+    return tree.sql(dialect="spark")

@@ -60,11 +60,19 @@ def sample(planner, s: R.Sample) -> Rel:
     rel, scope, sub = planner.child(s.input)
     from stackyard.sparkconnect.rel import passthrough
     out = project(sub, passthrough(scope.sources[0]), rel.plan_ids)
-    frac = s.upper_bound - s.lower_bound
     if s.with_replacement:
         raise ConnectError("UNSUPPORTED_FEATURE", "sample with replacement", "0A000")
-    out.query = out.query.where(exp.LT(this=exp.func("rand", dialect="spark"),
-                                       expression=exp.Literal.number(frac)))
+    # a row's draw is a hash of its values and the seed: the same in every
+    # run and every task, so randomSplit's ranges part the rows exactly
+    src = scope.sources[0]
+    seed = s.seed if s.HasField("seed") else 0
+    cols = [exp.column(c.internal, src.alias, quoted=True) for c in src.cols]
+    draw = exp.Div(this=exp.Mod(this=exp.Anonymous(this="hash", expressions=cols + [
+        exp.Literal.number(seed)]), expression=exp.Literal.number(1_000_003)),
+        expression=exp.Literal.number(1_000_003.0))
+    out.query = out.query.where(exp.and_(
+        exp.GTE(this=draw.copy(), expression=exp.Literal.number(s.lower_bound)),
+        exp.LT(this=draw, expression=exp.Literal.number(s.upper_bound))))
     return out
 
 
@@ -204,8 +212,8 @@ def _summary(planner, r: R.Relation, stats: list[str], only: list[str]) -> Rel:
             elif s in ("min", "max"):
                 e = (exp.Min if s == "min" else exp.Max)(this=ref.copy())
             elif s.endswith("%"):
-                e = exp.Anonymous(this="quantile_disc", expressions=[
-                    ref.copy(), exp.Literal.number(float(s[:-1]) / 100)]) if num else exp.Null()
+                e = exp.PercentileDisc(this=ref.copy(), expression=exp.Literal.number(
+                    float(s[:-1]) / 100)) if num else exp.Null()
             elif s == "count_distinct":
                 e = exp.Count(this=exp.Distinct(expressions=[ref.copy()]))
             else:
@@ -328,8 +336,9 @@ def approx_quantile(planner, q: R.StatApproxQuantile) -> Rel:
     items = []
     for name in q.cols:
         ref, _ = scope.resolve(name)
-        items.append(exp.Anonymous(this="quantile_disc", expressions=[exp.Cast(this=ref, to=exp.DataType.build(
-            "DOUBLE")), exp.Array(expressions=[exp.Literal.number(p) for p in probs])]))
+        items.append(exp.PercentileDisc(
+            this=exp.Cast(this=ref, to=exp.DataType.build("DOUBLE")),
+            expression=exp.Array(expressions=[exp.Literal.number(p) for p in probs])))
     sel = exp.select(*[exp.alias_(i, f"q{k}") for k, i in enumerate(items)]).from_(sub)
     row = planner.session.run_query(sel).to_pylist()[0]
     values = [list(v) if v is not None else [] for v in row.values()]
@@ -354,3 +363,58 @@ def freq_items(planner, f: R.StatFreqItems) -> Rel:
             counts[v] = counts.get(v, 0) + 1
         cols[f"{name}_freqItems"] = [[v for v, k in counts.items() if k >= support * n]]
     return planner.session.table_rel(pa.table(cols))
+
+
+def map_partitions(planner, m: R.MapPartitions) -> Rel:
+    """mapInPandas / mapInArrow (and foreach, foreachPartition): the client's
+    function over the input's rows, a partition per task in the workers."""
+    import cloudpickle
+
+    from stackyard.sparkconnect.session import MAP_ARROW, MAP_PANDAS
+    session = planner.session
+    rel = planner.plan(m.input)
+    rows = session.collect(rel)
+    udf = m.func.python_udf
+    func, _ = cloudpickle.loads(udf.command)
+    if udf.eval_type not in (MAP_PANDAS, MAP_ARROW):
+        raise ConnectError("UNSUPPORTED_FEATURE",
+                           f"mapPartitions of eval type {udf.eval_type}", "0A000")
+    out_type = types.to_arrow(udf.output_type)
+    schema = pa.schema(list(out_type)) if pa.types.is_struct(out_type) else \
+        pa.schema([("value", out_type)])
+    ctx = session.sql.ctx
+    slices = max(1, min(ctx.defaultParallelism, rows.num_rows // 1000 or 1))
+    step = -(-rows.num_rows // slices) if rows.num_rows else 1
+    pieces = [_ipc(rows.slice(i, step)) for i in range(0, max(rows.num_rows, 1), step)]
+    apply = _partition_mapper(func, udf.eval_type == MAP_PANDAS, schema,
+                              session.artifacts.python_files())
+    parts = ctx.parallelize(pieces, len(pieces)).mapPartitions(apply).collect()
+    tables = [pa.ipc.open_stream(p).read_all() for p in parts]
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    return session.table_rel(table)
+
+
+def _ipc(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _partition_mapper(func, pandas: bool, schema: pa.Schema, files: dict):
+    def apply(chunks):
+        from stackyard.sparkconnect.session import _with_files
+        _with_files(files)
+        batches = [b for c in chunks for b in pa.ipc.open_stream(c).read_all().to_batches()]
+        if pandas:
+            frames = (b.to_pandas() for b in batches)
+            outs = [pa.Table.from_pandas(f, preserve_index=False) for f in func(frames)]
+        else:
+            outs = [pa.Table.from_batches([b]) for b in func(iter(batches))]
+        cast = []
+        for t in outs:
+            cols = [t.column(f.name).cast(f.type) if f.name in t.column_names else
+                    pa.nulls(t.num_rows, f.type) for f in schema]
+            cast.append(pa.Table.from_arrays(cols, schema=schema))
+        yield _ipc(pa.concat_tables(cast) if cast else schema.empty_table())
+    return apply

@@ -88,10 +88,6 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
     if name == "substr" or name == "substring":
         return exp.Substring(this=args[0], start=args[1],
                              length=args[2] if len(args) > 2 else None)
-    if name in ("collect_list", "array_agg"):
-        return exp.ArrayAgg(this=args[0])
-    if name == "collect_set":
-        return exp.ArrayUniqueAgg(this=args[0])
     if name == "distinct" and args:
         return exp.Distinct(expressions=args)
     if name in ("percentile_approx", "approx_percentile"):
@@ -124,6 +120,13 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
         if t is not None:
             from stackyard.sparkconnect.types import sql_name
             return exp.Literal.string(sql_name(t))
+    if name in _STRING_ARGS and args and not (isinstance(args[0], exp.Literal)
+                                             and args[0].is_string):
+        # Spark casts a number to text for its string functions; DuckDB does not
+        args = [exp.Cast(this=args[0], to=exp.DataType.build("STRING"))] + args[1:]
+    if name in ("signum", "sign") and len(args) == 1:
+        return exp.Cast(this=exp.func("sign", args[0], dialect="spark"),
+                        to=exp.DataType.build("DOUBLE"))
     spark_name = _RENAMED.get(name, name)
     try:
         out = exp.func(spark_name, *args, dialect="spark")
@@ -134,6 +137,13 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
     if distinct and isinstance(out, exp.AggFunc):
         out.set("this", exp.Distinct(expressions=[out.this]))
     return out
+
+
+_STRING_ARGS = {"upper", "lower", "ucase", "lcase", "length", "char_length", "trim", "ltrim",
+                "rtrim", "initcap", "lpad", "rpad", "repeat", "instr", "locate",
+                "octet_length", "bit_length", "ascii", "base64", "translate", "left", "right",
+                "startswith", "endswith", "contains", "split", "regexp_replace",
+                "regexp_extract"}
 
 
 def _paren(e: exp.Expression) -> exp.Expression:

@@ -16,10 +16,11 @@ _WORDS = {"like": "LIKE", "ilike": "ilike"}
 # functions Spark names in capitals (its math expressions, RLIKE and kin)
 _UPPER = {"acos", "acosh", "asin", "asinh", "atan", "atanh", "atan2", "cbrt", "ceil",
           "cos", "cosh", "cot", "csc", "degrees", "exp", "expm1", "floor", "hypot",
-          "log10", "log1p", "log2", "power", "pow", "radians", "sec", "signum", "sign", "sin",
+          "log10", "log1p", "log2", "power", "pow", "radians", "sec", "signum", "sin",
           "sinh", "sqrt", "tan", "tanh", "rlike", "regexp_like", "regexp", "pi", "e",
           "spark_partition_id"}
-_UPPER_AS = {"pow": "POWER", "sign": "SIGNUM"}
+_UPPER_AS = {"pow": "POWER"}
+_TRIM = {"trim": "BOTH", "ltrim": "LEADING", "rtrim": "TRAILING"}
 _RENAMED = {"mean": "avg", "isNaN": "isnan", "startsWith": "startswith",
             "endsWith": "endswith", "count_distinct": "count", "countDistinct": "count",
             "sumDistinct": "sum", "sum_distinct": "sum", "pow": "power",
@@ -106,6 +107,12 @@ def _function(name: str, args: list[E.Expression], distinct: bool) -> str:
         return f"(({parts[0]} >= {parts[1]}) AND ({parts[0]} <= {parts[2]}))"
     if name in ("first", "last", "first_value", "last_value") and len(args) == 2:
         return f"{name}({parts[0]})"
+    if name in _TRIM and len(args) == 2:
+        return f"TRIM({_TRIM[name]} {parts[1]} FROM {parts[0]})"
+    if name in ("substr", "substring") and len(args) == 2:
+        return f"{name}({parts[0]}, {parts[1]}, 2147483647)"
+    if name in ("listagg", "string_agg") and len(args) == 1:
+        return f"{name}({'DISTINCT ' if distinct else ''}{parts[0]}, NULL)"
     if name == "log" and len(args) == 1:
         return f"ln({parts[0]})"
     if name in ("ceil", "floor") and len(args) == 2:

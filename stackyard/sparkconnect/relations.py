@@ -34,6 +34,9 @@ class RelationPlanner:
         self.alias = Aliases()
 
     def plan(self, r: R.Relation) -> Rel:
+        hit = self.session.cached_rel(r)
+        if hit is not None:
+            return hit
         kind = r.WhichOneof("rel_type")
         method = getattr(self, "_" + (kind or "unknown"), None)
         if method is None:

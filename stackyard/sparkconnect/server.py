@@ -129,7 +129,8 @@ class Servicer(G.SparkConnectServiceServicer):
         except Exception as e:
             self._fail(context, e)
             return
-        yield from out
+        # a copy: the client releases what it has read while this streams
+        yield from list(out)
 
     def ReattachExecute(self, request, context):  # noqa: N802
         try:

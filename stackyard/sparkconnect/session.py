@@ -26,6 +26,7 @@ from stackyard.sql.types import hive_type
 
 # PySpark's eval types (pyspark.util.PythonEvalType)
 BATCHED_UDF, ARROW_BATCHED_UDF, SCALAR_PANDAS_UDF, SCALAR_ARROW_UDF = 100, 101, 200, 250
+MAP_PANDAS, MAP_ARROW = 205, 207
 
 
 class ConnectSession:
@@ -42,11 +43,14 @@ class ConnectSession:
         self.last_used = time.time()
         self._ids = itertools.count(1)
         self.cached: dict[bytes, str] = {}
-        self.persisted: dict[bytes, object] = {}
+        self.persisted: dict[bytes, dict] = {}
         self.cached_tables: set[str] = set()
         self.by_key: dict = {}
 
     def close(self) -> None:
+        for hit in self.persisted.values():
+            hit["executor"].close()
+        self.persisted.clear()
         self.sql.close()
         self.artifacts.remove()
 
@@ -150,21 +154,63 @@ class ConnectSession:
     # -- caching and interrupts ----------------------------------------------------------
 
     def persist(self, relation, level) -> None:
+        """df.persist(): the relation's partitions kept in the workers' block
+        stores, computed by the first job that needs them (Spark's lazy
+        cache); later plans holding the same relation read them from there."""
         from pyspark.sql.connect.proto import common_pb2
+
+        from stackyard.dataset.storage import StorageLevel
+        from stackyard.sparkconnect.relations import RelationPlanner
+        from stackyard.sql.executor import Executor
+        key = relation.SerializeToString()
+        if key in self.persisted:
+            return
         lvl = common_pb2.StorageLevel()
         if level is not None:
             lvl.CopyFrom(level)
         else:
             lvl.use_memory, lvl.use_disk, lvl.deserialized, lvl.replication = True, True, True, 1
-        self.persisted[relation.SerializeToString()] = lvl
+        rel = RelationPlanner(self).plan(relation)
+        root, _ = self.sql.plan(rel.query.copy(), self.catalog())
+        ex = Executor(self.sql.ctx)
+        rdd = self.sql.ctx._rdd(ex.node(root)).persist(StorageLevel(
+            lvl.use_disk, lvl.use_memory or not lvl.use_disk, lvl.use_off_heap,
+            lvl.deserialized, max(1, lvl.replication)))
+        cols = [{"name": n, "type": hive_type(t)} for n, t in zip(root.schema.names,
+                                                                  root.schema.types,
+                                                                  strict=True)]
+        cached = {"node": rdd._node, "schema": root.schema, "partitions": root.partitions,
+                  "rows": root.rows, "bytes": root.bytes}
+        name = self.register_table({"columns": cols, "partition_cols": [], "cached": cached,
+                                    "format": "cache", "view": None, "properties": {},
+                                    "stats": {}, "location": ""})
+        self.persisted[key] = {"level": lvl, "rdd": rdd, "executor": ex, "name": name,
+                               "cols": rel.cols, "internal": root.schema.names}
+
+    def cached_rel(self, relation) -> Rel | None:
+        hit = self.persisted.get(relation.SerializeToString()) if self.persisted else None
+        if hit is None:
+            return None
+        alias = self.next_alias()
+        t = exp.Table(this=exp.to_identifier(hit["name"], quoted=True),
+                      db=exp.to_identifier(LOCAL_DB), alias=exp.TableAlias(
+                          this=exp.to_identifier(alias)))
+        items = [(exp.column(i, alias, quoted=True), Col(c.name, c.internal, c.plan_ids,
+                                                         c.qualifiers))
+                 for i, c in zip(hit["internal"], hit["cols"], strict=True)]
+        return project(t, items)
 
     def unpersist(self, relation) -> None:
-        self.persisted.pop(relation.SerializeToString(), None)
+        hit = self.persisted.pop(relation.SerializeToString(), None)
+        if hit is not None:
+            hit["rdd"].unpersist()
+            hit["executor"].close()
+            self.sql.local_tables.pop(hit["name"], None)
 
     def storage_level(self, relation):
         from pyspark.sql.connect.proto import common_pb2
-        return self.persisted.get(relation.SerializeToString(),
-                                  common_pb2.StorageLevel(replication=1))
+        hit = self.persisted.get(relation.SerializeToString())
+        return hit["level"] if hit else common_pb2.StorageLevel(replication=1)
 
     def remove_cached(self, relation_id: str) -> None:
         pass

@@ -48,6 +48,8 @@ class Executor:
             out = (child.mapPartitionsWithIndex(hash_split(list(p.keys), n))
                    .partitionBy(n, partition_id)
                    .mapPartitionsWithIndex(decode))._node
+        elif isinstance(p, physical.Cached):
+            out = p.node
         elif isinstance(p, physical.Union):
             out = ctx.union([ctx._rdd(self.node(i)) for i in p.inputs])._node
         else:

@@ -82,6 +82,14 @@ class Exchange(PNode):
 
 
 @dataclass(eq=False)
+class Cached(PNode):
+    """Partitions the engine keeps in its workers' block stores (a front end's
+    persisted plan): the lineage node that computes them, once, then serves
+    them from the cache."""
+    node: object = None
+
+
+@dataclass(eq=False)
 class Union(PNode):
     inputs: list[PNode] = field(default_factory=list)
 

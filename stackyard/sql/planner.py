@@ -20,7 +20,15 @@ from sqlglot import exp
 from stackyard.sql import tail
 from stackyard.sql.errors import AnalysisError
 from stackyard.sql.names import aliases, conjoin, conjuncts, flat, flat_name, plain, q, sql
-from stackyard.sql.physical import SUBQUERIES, PNode, Scan, Union, exchange, fragment
+from stackyard.sql.physical import (
+    SUBQUERIES,
+    Cached,
+    PNode,
+    Scan,
+    Union,
+    exchange,
+    fragment,
+)
 
 
 @dataclass
@@ -200,6 +208,8 @@ class Planner:
                 raise AnalysisError(f"column {c!r} is not in table {src.sql()}")
         if table.get("memory") is not None:
             return self._rows(table["memory"].select(cols), src, name, cols, conds)
+        if table.get("cached") is not None:
+            return self._cached(table["cached"], name, cols, conds)
         scan = self.catalog.scan(table, partitions, cols, [plain(c) for c in conds])
         if not scan.splits:
             empty = pa.schema([(c, Scan.of(src.name, scan).schema.field(c).type) for c in cols])
@@ -226,6 +236,15 @@ class Planner:
         text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
         return fragment(f"Project {name}", text, [("__in", leaf)],
                         rows=rows.num_rows * self.conf.selectivity ** len(conds))
+
+    def _cached(self, c, name: str, cols: list[str], conds) -> PNode:
+        leaf = Cached(c["schema"], c["partitions"], c["rows"], c["bytes"],
+                      f"InMemoryTableScan {name}", node=c["node"])
+        proj = ", ".join(f"{q(col)} AS {q(flat_name(name, col))}" for col in cols)
+        where = conjoin([plain(x) for x in conds])
+        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
+        return fragment(f"Project {name}", text, [("__in", leaf)],
+                        rows=c["rows"] * self.conf.selectivity ** len(conds))
 
     # -- joins --------------------------------------------------------------------------
 

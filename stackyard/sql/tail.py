@@ -13,6 +13,22 @@ from stackyard.sql.names import flat, q, sql
 from stackyard.sql.physical import PNode, exchange, fragment
 
 SPLITTABLE = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
+_DUCKDB_AGGREGATES: set[str] = set()
+
+
+def is_aggregate(node: exp.Expression) -> bool:
+    """An aggregate call: one sqlglot knows, or a DuckDB aggregate it does
+    not (kurtosis_pop, ...), which must still be planned as one."""
+    if isinstance(node, exp.AggFunc):
+        return True
+    if not isinstance(node, exp.Anonymous):
+        return False
+    if not _DUCKDB_AGGREGATES:
+        import duckdb
+        rows = duckdb.sql("SELECT DISTINCT function_name FROM duckdb_functions() "
+                          "WHERE function_type = 'aggregate'").fetchall()
+        _DUCKDB_AGGREGATES.update(r[0].lower() for r in rows)
+    return node.name.lower() in _DUCKDB_AGGREGATES
 
 
 def block(sel: exp.Select, node: PNode, residual: exp.Expression | None, n: int) -> PNode:
@@ -24,7 +40,8 @@ def block(sel: exp.Select, node: PNode, residual: exp.Expression | None, n: int)
     window_funcs = {id(w.this) for w in windows}
     scope = projections + ([having] if having is not None else []) + \
         ([o.this for o in order.expressions] if order else [])
-    aggs = _unique([a for e in scope for a in e.find_all(exp.AggFunc)
+    aggs = _unique([a for e in scope for a in e.find_all(exp.AggFunc, exp.Anonymous)
+                    if is_aggregate(a)
                     if id(a) not in window_funcs and not isinstance(a, exp.Grouping)
                     and not _inside_agg(a)])
     keys, sets = _group_keys(group)
@@ -285,7 +302,7 @@ def _unique(items):
 def _inside_agg(a: exp.Expression) -> bool:
     p = a.parent
     while p is not None:
-        if isinstance(p, exp.AggFunc) and not isinstance(p, exp.Grouping):
+        if is_aggregate(p) and not isinstance(p, exp.Grouping):
             return True
         if isinstance(p, exp.Window):
             return False

@@ -211,3 +211,19 @@ def test_malformed_requests_get_errors_not_crashes(connect_cluster):
     finally:
         channel.close()
     assert session(remote(connect_cluster)).range(1).count() == 1   # the server lives on
+
+
+def test_cache_keeps_partitions_in_the_workers(spark, connect_cluster, tmp_path, capsys):
+    from pyspark import StorageLevel
+    (tmp_path / "n.csv").write_text("n\n" + "\n".join(str(i) for i in range(5000)) + "\n")
+    connect_cluster.fs.put(str(tmp_path / "n.csv"), "/conn/cache/n.csv")
+    df = spark.read.csv("/conn/cache", header=True, inferSchema=True).where("n % 2 = 0")
+    df.persist(StorageLevel.MEMORY_AND_DISK)
+    assert df.storageLevel == StorageLevel.MEMORY_AND_DISK
+    assert df.count() == 2500 and df.agg(F.sum("n")).first()[0] == sum(range(0, 5000, 2))
+    capsys.readouterr()
+    df.select("n").explain()
+    assert "InMemoryTableScan" in capsys.readouterr().out
+    df.unpersist()
+    assert df.storageLevel == StorageLevel(False, False, False, False, 1)
+    assert df.count() == 2500

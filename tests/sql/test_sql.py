@@ -229,3 +229,22 @@ def test_every_format_writes_and_reads_back_what_was_inserted(cluster, s, storag
     assert rows[0][0] == 500 and float(rows[0][1]) == sum(range(1, 501)) / 4
     assert rows[0][2] == "x99" and rows[0][3] == datetime.date(2024, 1, 2)
     s.sql(f"DROP TABLE {name}")
+
+
+def test_values_in_from_and_duckdbs_own_aggregates_give_one_answer(cluster, s):
+    import duckdb
+    q = ("SELECT k, count(*) AS n, kurtosis_pop(v) AS kp FROM VALUES (1, 2.0), (1, 3.0), "
+         "(1, 7.0), (2, 5.0) AS t(k, v) GROUP BY k ORDER BY k")
+    # rows the driver holds run in the driver; the same answer as DuckDB's
+    assert s.sql(q).fetchall() == duckdb.sql(q).fetchall()
+    # an aggregate sqlglot does not know still aggregates across partitions
+    s.sql("CREATE TABLE wide (id bigint, k bigint) USING parquet")
+    for part in range(3):               # a file each: scans of three splits at least
+        s.sql(f"INSERT INTO wide SELECT id, id % 3 AS k FROM (SELECT explode(sequence("
+              f"{part * 10000}, {part * 10000 + 9999})) AS id)")
+    s.sql("SET spark.sql.shuffle.partitions=4")
+    rows = s.sql("SELECT kurtosis_pop(id) FROM wide").fetchall()
+    assert len(rows) == 1 and abs(rows[0][0] - duckdb.sql(
+        "SELECT kurtosis_pop(range) FROM range(30000)").fetchall()[0][0]) < 1e-9
+    by_k = s.sql("SELECT k, kurtosis_pop(id) FROM wide GROUP BY k ORDER BY k").fetchall()
+    assert [r[0] for r in by_k] == [0, 1, 2]
