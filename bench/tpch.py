@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,14 +114,7 @@ def run_sail(data: Path, queries, reps, ref, python: str):
     PySpark it does not know, such as 4.3: give it a venv with pysail and
     pyspark-client 4.0); this script drives it from a child there."""
     import json
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([python, "-m", "pysail", "spark", "server", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(4)
+    with sail_server(python) as port:
         child = subprocess.run([python, __file__, "--sail-child", str(port), "--data", str(data),
                                 "--queries", ",".join(map(str, queries)), "--reps", str(reps)],
                                capture_output=True, text=True, timeout=7200)
@@ -135,6 +129,20 @@ def run_sail(data: Path, queries, reps, ref, python: str):
             times[n] = out["times"][str(n)]
             print(f"  sail q{n:02d}: {times[n]:.2f} s", flush=True)
         return times
+
+
+@contextmanager
+def sail_server(python: str):
+    """A Sail Spark Connect server run by PYTHON on a free port, stopped after."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([python, "-m", "pysail", "spark", "server", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(4)
+        yield port
     finally:
         server.terminate()
         server.wait(10)

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from tpch import TABLES, _plain, normalized, query  # noqa: E402
+from tpch import TABLES, _plain, normalized, query, sail_server  # noqa: E402
 
 STEPS = 20
 
@@ -163,18 +162,9 @@ def run_yard(data: Path, queries, reps):
 
 
 def run_sail(data: Path, queries, reps, python: str):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen([python, "-m", "pysail", "spark", "server", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(4)
+    with sail_server(python) as port:
         return remote_engine("sail", python, f"sc://127.0.0.1:{port}", data, "files", queries,
                              reps)
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def run_pyspark(data: Path, queries, reps):

@@ -41,8 +41,12 @@ def alive(pid: int | None, config: Path | str | None = None) -> bool:
     except OSError:
         return True
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-        _reap(pid)
-        return False
+        # a zombie leader whose other threads (gRPC's, say) still run cannot be
+        # reaped yet: it is gone only once waitpid takes it
+        try:
+            return os.waitpid(pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:
+            return False
     # an empty cmdline: caught between fork and exec, or exiting; kill(0) said it exists
     return cmdline == [b""] or str(config).encode() in cmdline
 

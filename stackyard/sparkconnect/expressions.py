@@ -274,8 +274,11 @@ def literal(lit: E.Expression.Literal) -> exp.Expression:
             text = "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
             return exp.Cast(this=exp.Literal.string(text),
                             to=exp.DataType.build("DOUBLE" if kind == "double" else "FLOAT"))
+        if kind == "double":          # 2.5E0: a double in Spark and DuckDB, not a decimal
+            text = repr(float(v))
+            return exp.Literal.number(text if "e" in text else text + "E0")
         return exp.Cast(this=exp.Literal.number(repr(float(v))),
-                        to=exp.DataType.build("DOUBLE" if kind == "double" else "FLOAT"))
+                        to=exp.DataType.build("FLOAT"))
     if kind == "decimal":
         d = decimal.Decimal(v.value)
         p = v.precision if v.HasField("precision") else max(1, len(d.as_tuple().digits))

@@ -370,7 +370,7 @@ def map_partitions(planner, m: R.MapPartitions) -> Rel:
     function over the input's rows, a partition per task in the workers."""
     import cloudpickle
 
-    from stackyard.sparkconnect.session import MAP_ARROW, MAP_PANDAS
+    from stackyard.sparkconnect.udfs import MAP_ARROW, MAP_PANDAS, ipc, partition_mapper
     session = planner.session
     rel = planner.plan(m.input)
     rows = session.collect(rel)
@@ -385,36 +385,10 @@ def map_partitions(planner, m: R.MapPartitions) -> Rel:
     ctx = session.sql.ctx
     slices = max(1, min(ctx.defaultParallelism, rows.num_rows // 1000 or 1))
     step = -(-rows.num_rows // slices) if rows.num_rows else 1
-    pieces = [_ipc(rows.slice(i, step)) for i in range(0, max(rows.num_rows, 1), step)]
-    apply = _partition_mapper(func, udf.eval_type == MAP_PANDAS, schema,
+    pieces = [ipc(rows.slice(i, step)) for i in range(0, max(rows.num_rows, 1), step)]
+    apply = partition_mapper(func, udf.eval_type == MAP_PANDAS, schema,
                               session.artifacts.python_files())
     parts = ctx.parallelize(pieces, len(pieces)).mapPartitions(apply).collect()
     tables = [pa.ipc.open_stream(p).read_all() for p in parts]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     return session.table_rel(table)
-
-
-def _ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def _partition_mapper(func, pandas: bool, schema: pa.Schema, files: dict):
-    def apply(chunks):
-        from stackyard.sparkconnect.session import _with_files
-        _with_files(files)
-        batches = [b for c in chunks for b in pa.ipc.open_stream(c).read_all().to_batches()]
-        if pandas:
-            frames = (b.to_pandas() for b in batches)
-            outs = [pa.Table.from_pandas(f, preserve_index=False) for f in func(frames)]
-        else:
-            outs = [pa.Table.from_batches([b]) for b in func(iter(batches))]
-        cast = []
-        for t in outs:
-            cols = [t.column(f.name).cast(f.type) if f.name in t.column_names else
-                    pa.nulls(t.num_rows, f.type) for f in schema]
-            cast.append(pa.Table.from_arrays(cols, schema=schema))
-        yield _ipc(pa.concat_tables(cast) if cast else schema.empty_table())
-    return apply

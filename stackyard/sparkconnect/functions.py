@@ -124,6 +124,34 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
                                              and args[0].is_string):
         # Spark casts a number to text for its string functions; DuckDB does not
         args = [exp.Cast(this=args[0], to=exp.DataType.build("STRING"))] + args[1:]
+    if name in ("trim", "ltrim", "rtrim") and len(args) == 2:
+        pos = {"trim": "BOTH", "ltrim": "LEADING", "rtrim": "TRAILING"}[name]
+        return exp.Trim(this=args[1], expression=args[0], position=pos)
+    if name in ("format_string", "printf"):
+        return exp.Anonymous(this="printf", expressions=args)
+    if name == "kurtosis" and len(args) == 1:
+        return exp.Anonymous(this="kurtosis_pop", expressions=args)
+    if name == "skewness" and len(args) == 1:
+        n = exp.Count(this=args[0].copy())
+        return exp.Div(this=exp.Mul(this=exp.func("skewness", args[0], dialect="spark"),
+                                    expression=exp.Paren(this=exp.Sub(
+                                        this=n, expression=exp.Literal.number(2)))),
+                       expression=exp.func("sqrt", exp.Mul(this=n.copy(), expression=exp.Paren(
+                           this=exp.Sub(this=n.copy(), expression=exp.Literal.number(1)))),
+                           dialect="spark"))
+    if name == "any_value" and len(args) >= 1:
+        ignore = len(args) > 1 and isinstance(args[1], exp.Boolean) and args[1].this
+        return exp.IgnoreNulls(this=exp.First(this=args[0])) if ignore else \
+            exp.First(this=args[0])
+    if name == "date_from_unix_date":
+        return exp.Cast(this=exp.func(name, *args, dialect="spark"),
+                        to=exp.DataType.build("DATE"))
+    if name == "array_position" and len(args) == 2:
+        return exp.func("coalesce", exp.func(name, *args, dialect="spark"),
+                        exp.Literal.number(0), dialect="spark")
+    simple = _simple(name, args, tr)
+    if simple is not None:
+        return simple
     if name in ("signum", "sign") and len(args) == 1:
         return exp.Cast(this=exp.func("sign", args[0], dialect="spark"),
                         to=exp.DataType.build("DOUBLE"))
@@ -137,6 +165,97 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
     if distinct and isinstance(out, exp.AggFunc):
         out.set("this", exp.Distinct(expressions=[out.this]))
     return out
+
+
+def _n(v) -> exp.Expression:
+    return exp.Literal.number(v)
+
+
+def _simple(name: str, a: list[exp.Expression], tr) -> exp.Expression | None:
+    """Spark functions DuckDB spells otherwise, as expressions of its own."""
+    n = len(a)
+    if name == "e" and n == 0:
+        return _n(2.718281828459045)
+    if name == "pi" and n == 0:
+        return _n(3.141592653589793)
+    if name in ("sec", "csc") and n == 1:
+        return exp.Div(this=_n(1.0), expression=exp.func("cos" if name == "sec" else "sin",
+                                                          a[0], dialect="spark"))
+    if name == "hypot" and n == 2:
+        return exp.func("sqrt", exp.Add(this=exp.Mul(this=a[0], expression=a[0].copy()),
+                                        expression=exp.Mul(this=a[1], expression=a[1].copy())),
+                        dialect="spark")
+    if name == "rint" and n == 1:
+        return exp.Cast(this=exp.Anonymous(this="round_even", expressions=[a[0], _n(0)]),
+                        to=exp.DataType.build("DOUBLE"))
+    if name == "bround":
+        return exp.Anonymous(this="round_even", expressions=[a[0], a[1] if n > 1 else _n(0)])
+    if name == "pmod" and n == 2:
+        r = exp.Paren(this=exp.Mod(this=a[0], expression=a[1]))
+        return exp.Case(ifs=[exp.If(this=exp.LT(this=r, expression=_n(0)), true=exp.Mod(
+            this=exp.Paren(this=exp.Add(this=r.copy(), expression=a[1].copy())),
+            expression=a[1].copy()))], default=r.copy())
+    if name == "nanvl" and n == 2:
+        return exp.Case(ifs=[exp.If(this=exp.func("isnan", a[0], dialect="spark"),
+                                    true=a[1])], default=a[0].copy())
+    if name == "zeroifnull" and n == 1:
+        return exp.func("coalesce", a[0], _n(0), dialect="spark")
+    if name == "nullifzero" and n == 1:
+        return exp.Nullif(this=a[0], expression=_n(0))
+    if name in ("timestamp_seconds", "timestamp_millis", "timestamp_micros") and n == 1:
+        scale = {"timestamp_seconds": 1_000_000, "timestamp_millis": 1000,
+                 "timestamp_micros": 1}[name]
+        return exp.Anonymous(this="make_timestamp", expressions=[exp.Cast(
+            this=exp.Mul(this=exp.Paren(this=a[0]), expression=_n(scale)),
+            to=exp.DataType.build("BIGINT"))])
+    if name == "arrays_overlap" and n == 2:
+        return exp.Anonymous(this="list_has_any", expressions=a)
+    if name == "array_union" and n == 2:
+        return exp.Anonymous(this="list_distinct", expressions=[
+            exp.Anonymous(this="list_concat", expressions=a)])
+    if name == "btrim":
+        return exp.func("trim", *a, dialect="spark") if n == 1 else \
+            exp.Trim(this=a[0], expression=a[1], position="BOTH")
+    if name == "find_in_set" and n == 2:
+        return exp.func("coalesce", exp.Anonymous(this="list_position", expressions=[
+            exp.Anonymous(this="string_split", expressions=[a[1], exp.Literal.string(",")]),
+            a[0]]), _n(0), dialect="spark")
+    if name == "elt" and n >= 2:
+        return exp.Anonymous(this="list_extract", expressions=[
+            exp.Array(expressions=a[1:]), a[0]])
+    if name in ("try_sum", "try_avg") and n == 1:
+        return exp.func(name[4:], a[0], dialect="spark")
+    if name in ("try_to_timestamp", "try_to_date") and n == 1:
+        return exp.TryCast(this=a[0], to=exp.DataType.build(
+            "TIMESTAMP" if name == "try_to_timestamp" else "DATE"))
+    if name == "try_mod" and n == 2:
+        return exp.Case(ifs=[exp.If(this=exp.EQ(this=a[1], expression=_n(0)),
+                                    true=exp.Null())],
+                        default=exp.Mod(this=a[0], expression=a[1].copy()))
+    if name == "current_timezone" and n == 0 and tr.session is not None:
+        return exp.Literal.string(tr.session.conf.get("spark.sql.session.timeZone"))
+    if name == "width_bucket" and n == 4:
+        v, lo, hi, buckets = a
+        inner = exp.Add(this=exp.func("floor", exp.Mul(this=exp.Div(
+            this=exp.Paren(this=exp.Sub(this=v, expression=lo)),
+            expression=exp.Paren(this=exp.Sub(this=hi, expression=lo.copy()))),
+            expression=buckets), dialect="spark"), expression=_n(1))
+        return exp.Cast(this=exp.Case(ifs=[
+            exp.If(this=exp.LT(this=v.copy(), expression=lo.copy()), true=_n(0)),
+            exp.If(this=exp.GTE(this=v.copy(), expression=hi.copy()),
+                   true=exp.Add(this=buckets.copy(), expression=_n(1)))], default=inner),
+            to=exp.DataType.build("BIGINT"))
+    if name in ("transform", "filter") and n == 2 and isinstance(a[1], exp.Lambda) and \
+            len(a[1].expressions) == 2:
+        # Spark counts a lambda's index from 0, DuckDB from 1
+        index = a[1].expressions[1].name
+        body = a[1].this.transform(lambda x: exp.Paren(this=exp.Sub(
+            this=exp.to_identifier(index), expression=_n(1)))
+            if isinstance(x, exp.Identifier) and x.name == index and
+            not isinstance(x.parent, exp.Lambda) else x)
+        fixed = exp.Lambda(this=body, expressions=a[1].expressions)
+        return exp.func(name, a[0], fixed, dialect="spark")
+    return None
 
 
 _STRING_ARGS = {"upper", "lower", "ucase", "lcase", "length", "char_length", "trim", "ltrim",

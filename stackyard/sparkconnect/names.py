@@ -76,7 +76,21 @@ def _function(name: str, args: list[E.Expression], distinct: bool) -> str:
     if name in ("not", "!") and len(args) == 1:
         return f"(NOT {parts[0]})"
     if name == "negative":
-        return f"(- {parts[0]})"
+        return f"negative({parts[0]})"
+    if name == "positive":
+        return f"(+ {parts[0]})"
+    if name in ("round", "bround") and len(args) == 1:
+        return f"{name}({parts[0]}, 0)"
+    if name == "regexp_replace" and len(args) == 3:
+        return f"regexp_replace({', '.join(parts)}, 1)"
+    if name in ("regexp_extract_all",) and len(args) == 2:
+        return f"{name}({', '.join(parts)}, 1)"
+    if name == "regexp_instr" and len(args) == 2:
+        return f"{name}({', '.join(parts)}, 0)"
+    if name == "uuid":
+        return "uuid()"
+    if name == "dateadd":
+        return f"date_add({', '.join(parts)})"
     if name in ("isNull", "isnull"):
         return f"({parts[0]} IS NULL)"
     if name in ("isNotNull", "isnotnull"):
@@ -105,10 +119,10 @@ def _function(name: str, args: list[E.Expression], distinct: bool) -> str:
         return f"sum(DISTINCT {', '.join(parts)})"
     if name == "between" and len(args) == 3:
         return f"(({parts[0]} >= {parts[1]}) AND ({parts[0]} <= {parts[2]}))"
-    if name in ("first", "last", "first_value", "last_value") and len(args) == 2:
+    if name in ("first", "last", "first_value", "last_value", "any_value") and len(args) == 2:
         return f"{name}({parts[0]})"
     if name in _TRIM and len(args) == 2:
-        return f"TRIM({_TRIM[name]} {parts[1]} FROM {parts[0]})"
+        return f"TRIM({_TRIM[name]} {parts[0]} FROM {parts[1]})"
     if name in ("substr", "substring") and len(args) == 2:
         return f"{name}({parts[0]}, {parts[1]}, 2147483647)"
     if name in ("listagg", "string_agg") and len(args) == 1:

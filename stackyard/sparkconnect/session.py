@@ -20,13 +20,17 @@ from stackyard.sparkconnect.conf import SessionConf
 from stackyard.sparkconnect.errors import ConnectError
 from stackyard.sparkconnect.expressions import Col
 from stackyard.sparkconnect.rel import Namer, Rel, project
+from stackyard.sparkconnect.udfs import (  # noqa: E402  (PySpark's eval types)
+    ARROW_BATCHED_UDF,
+    BATCHED_UDF,
+    SCALAR_ARROW_UDF,
+    SCALAR_PANDAS_UDF,
+    rowwise,
+    vectorized,
+)
 from stackyard.sql.catalog import LOCAL_DB, Catalog
 from stackyard.sql.session import Session
 from stackyard.sql.types import hive_type
-
-# PySpark's eval types (pyspark.util.PythonEvalType)
-BATCHED_UDF, ARROW_BATCHED_UDF, SCALAR_PANDAS_UDF, SCALAR_ARROW_UDF = 100, 101, 200, 250
-MAP_PANDAS, MAP_ARROW = 205, 207
 
 
 class ConnectSession:
@@ -238,68 +242,14 @@ class ConnectSession:
         eval_type = f.python_udf.eval_type
         files = self.artifacts.python_files()
         if eval_type in (SCALAR_PANDAS_UDF, SCALAR_ARROW_UDF, ARROW_BATCHED_UDF):
-            wrapped = _vectorized(func, eval_type, files,
+            wrapped = vectorized(func, eval_type, files,
                                   types.to_arrow(f.python_udf.output_type))
             self.sql.udf.register(name, wrapped, ret, vectorized=True)
         elif eval_type == BATCHED_UDF:
-            self.sql.udf.register(name, _rowwise(func, ret, files), ret)
+            self.sql.udf.register(name, rowwise(func, ret, files), ret)
         else:
             raise ConnectError("UNSUPPORTED_FEATURE",
                                f"Python UDFs of eval type {eval_type} are not supported",
                                "0A000")
         self.cached[key] = name
         return name
-
-
-def _with_files(files: dict[str, bytes]):
-    """Make the client's Python files importable where the function runs."""
-    if not files:
-        return
-    import os
-    import sys
-    import tempfile
-    import zipfile
-    root = os.path.join(tempfile.gettempdir(), "stackyard-pyfiles-" + str(os.getuid()))
-    os.makedirs(root, exist_ok=True)
-    for name, data in files.items():
-        path = os.path.join(root, os.path.basename(name))
-        if not os.path.exists(path):
-            with open(path + ".tmp", "wb") as fh:
-                fh.write(data)
-            os.replace(path + ".tmp", path)
-        target = path if zipfile.is_zipfile(path) else root
-        if target not in sys.path:
-            sys.path.insert(0, target)
-
-
-def _rowwise(func, ret: str, files: dict):
-    to_str = ret == "string"
-
-    def call(*args):
-        _with_files(files)
-        v = func(*args)
-        return str(v) if to_str and v is not None and not isinstance(v, str) else v
-    return call
-
-
-def _vectorized(func, eval_type: int, files: dict, out_type: pa.DataType):
-    def call(*arrays):
-        return _cast(_call(*arrays), out_type)
-
-    def _call(*arrays):
-        _with_files(files)
-        import pandas as pd
-        if eval_type == SCALAR_ARROW_UDF:
-            return func(*arrays)
-        if eval_type == ARROW_BATCHED_UDF:
-            cols = [a.to_pylist() for a in arrays]
-            return pa.array([func(*row) for row in zip(*cols, strict=True)])
-        series = [a.to_pandas() if hasattr(a, "to_pandas") else pd.Series(a) for a in arrays]
-        out = func(*series)
-        return pa.array(out)
-    return call
-
-
-def _cast(out, out_type: pa.DataType):
-    arr = out if isinstance(out, pa.Array | pa.ChunkedArray) else pa.array(out)
-    return arr if arr.type == out_type else arr.cast(out_type)

@@ -7,13 +7,27 @@ from __future__ import annotations
 import pyarrow as pa
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer import RULES as OPTIMIZER_RULES
 from sqlglot.optimizer import optimize
+from sqlglot.optimizer.canonicalize import canonicalize
 
 from stackyard.sql.errors import AnalysisError, position
 from stackyard.sql.parser import locate, parse
 from stackyard.sql.tables import PATH_FORMATS, path_table, plan_scan
 
 MAX_VIEW_DEPTH = 32
+
+
+def _canonicalize_keeping_casts(expression, dialect=None, **_):
+    """sqlglot's canonicalize, but every CAST stays: it drops a cast whose
+    operand Spark's typing already gives the target type, and DuckDB, which
+    runs the query, types some operands otherwise (sign(int) is an int)."""
+    for c in expression.find_all(exp.Cast):
+        c.this.type = None
+    return canonicalize(expression, dialect=dialect)
+
+
+RULES = tuple(_canonicalize_keeping_casts if r is canonicalize else r for r in OPTIMIZER_RULES)
 LOCAL_DB = "__session"
 
 
@@ -101,7 +115,8 @@ class Catalog:
             db, name = self.qualified(t)
             schema.setdefault(db, {})[name] = {c["name"]: c["type"] for c in table["columns"]}
         try:
-            return optimize(query, schema=schema, db=self.database, dialect="spark")
+            return optimize(query, schema=schema, db=self.database, dialect="spark",
+                            rules=RULES)
         except sqlglot.errors.OptimizeError as e:
             raise self._analysis(str(e)) from None
         except sqlglot.errors.SqlglotError as e:

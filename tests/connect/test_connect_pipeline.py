@@ -106,3 +106,26 @@ def test_python_files_reach_the_workers_and_the_sql_page_shows_the_queries(make_
         assert "succeeded" in page
     finally:
         spark.stop()
+
+
+def test_a_tls_cluster_serves_spark_connect_over_tls(make_cluster):
+    import os
+    import subprocess
+    import sys
+    c = make_cluster(**{**CONNECT, "tls": True})
+    port = c.cluster.daemon("connect")["address"].rsplit(":", 1)[1]
+    secret = c.home.secret_file.read_text().strip()
+    ca = c.home.root / "tls" / "ca.pem"
+    script = ("import sys, warnings; warnings.simplefilter('ignore')\n"
+              "from pyspark.sql import SparkSession\n"
+              "s = SparkSession.builder.remote(sys.argv[1]).create()\n"
+              "print(s.range(7).count()); s.stop()\n")
+    env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca)}
+    ok = subprocess.run([sys.executable, "-c", script,
+                         f"sc://localhost:{port}/;use_ssl=true;token={secret}"],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and ok.stdout.strip() == "7", ok.stderr[-2000:]
+    bad = subprocess.run([sys.executable, "-c", script,
+                          f"sc://localhost:{port}/;use_ssl=true;token=not-it"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode != 0 and "token refused" in bad.stderr
