@@ -84,6 +84,9 @@ def explain(session, root, mode: int) -> str:
     text = ""
     if mode in (B.AnalyzePlanRequest.Explain.EXPLAIN_MODE_EXTENDED,
                 B.AnalyzePlanRequest.Explain.EXPLAIN_MODE_FORMATTED):
+        parsed = rel.query.sql(dialect="spark", pretty=True)
+        text += "== Parsed Logical Plan ==\n" + parsed + "\n\n"
+        text += "== Analyzed Logical Plan ==\n" + parsed + "\n\n"
         text += "== Optimized Logical Plan ==\n" + optimized.sql(dialect="spark",
                                                                  pretty=True) + "\n\n"
     return text + "== Physical Plan ==\n" + physical(
@@ -149,4 +152,8 @@ def semantic(session, root) -> str:
     except Exception:
         tree = rel.query.copy()
     tree = tree.transform(lambda n: n.this if isinstance(n, exp.Alias) else n)
-    return tree.sql(dialect="spark")
+    # the FROM aliases are numbered per plan: name them by first appearance
+    import re
+    seen: dict[str, str] = {}
+    return re.sub(r"`(?:s|t)\d+`", lambda m: seen.setdefault(m.group(0), f"`a{len(seen)}`"),
+                  tree.sql(dialect="spark"))

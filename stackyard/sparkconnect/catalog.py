@@ -144,10 +144,10 @@ def run(session, c) -> pa.Table:
     if kind == "list_tables":
         db = op.db_name.lower() if op.HasField("db_name") else sql.database
         pattern = op.pattern if op.HasField("pattern") else ""
-        rows = [_table_row(session, db, t) for t in ms.tables(db) if _like(pattern, t)]
-        rows += [(n, None, [], None, "TEMPORARY", True)
-                 for n, t in sorted(sql.local_tables.items())
-                 if t.get("view") is not None and _like(pattern, n)]
+        rows = [(n, None, [], None, "TEMPORARY", True)          # Spark lists them first
+                for n, t in sorted(sql.local_tables.items())
+                if t.get("view") is not None and _like(pattern, n)]
+        rows += [_table_row(session, db, t) for t in ms.tables(db) if _like(pattern, t)]
         return _tables([r for r in rows if r])
     if kind in ("get_table", "table_exists"):
         db, name = _split(session, op.table_name, op.db_name if op.HasField("db_name")
@@ -183,6 +183,15 @@ def run(session, c) -> pa.Table:
                          "className": pa.array([""] * len(names), _STR),
                          "isTemporary": pa.array([n in sql.udf.functions for n in names],
                                                  pa.bool_())})
+    if kind in ("is_cached", "cache_table", "uncache_table", "truncate_table"):
+        db, name = _split(session, op.table_name)
+        if _table_row(session, db, name) is None:
+            raise ConnectError("TABLE_OR_VIEW_NOT_FOUND",
+                               f"The table or view `{op.table_name}` cannot be found.",
+                               "42P01")
+    if kind == "truncate_table":
+        sql.sql(f"TRUNCATE TABLE {op.table_name}")
+        return pa.table({})
     if kind in ("is_cached",):
         return _bool(op.table_name.lower() in session.cached_tables)
     if kind == "cache_table":

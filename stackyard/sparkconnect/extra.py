@@ -111,6 +111,9 @@ def fill_na(planner, f: R.NAFill) -> Rel:
             lit = _lit(v)
             if isinstance(v, float) and pa.types.is_integer(field.type):
                 lit = exp.Literal.number(int(v))
+            if pa.types.is_floating(field.type):     # NaN is filled as null is
+                ref = exp.Nullif(this=ref, expression=exp.Cast(
+                    this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE")))
             ref = exp.Cast(this=exp.func("coalesce", ref, lit),
                            to=exp.DataType.build(types.sql_name(field.type), dialect="spark"))
         items.append((ref, Col(c.name, namer(c.name), c.plan_ids, c.qualifiers)))
@@ -133,8 +136,16 @@ def drop_na(planner, d: R.NADrop) -> Rel:
     from stackyard.sparkconnect.rel import passthrough
     out = project(sub, passthrough(src), rel.plan_ids)
     names = {c.lower() for c in d.cols}
-    refs = [exp.column(c.internal, src.alias, quoted=True) for c in src.cols
-            if not names or c.name.lower() in names]
+    schema = planner.session.schema(rel)
+    refs = []
+    for c, f in zip(src.cols, schema, strict=True):
+        if names and c.name.lower() not in names:
+            continue
+        ref: exp.Expression = exp.column(c.internal, src.alias, quoted=True)
+        if pa.types.is_floating(f.type):        # Spark counts NaN as null here
+            ref = exp.Nullif(this=ref, expression=exp.Cast(
+                this=exp.Literal.string("NaN"), to=exp.DataType.build("DOUBLE")))
+        refs.append(ref)
     if not refs:
         return out
     need = d.min_non_nulls if d.HasField("min_non_nulls") else len(refs)

@@ -149,6 +149,14 @@ def call(name: str, args: list[exp.Expression], distinct: bool, raw, tr) -> exp.
     if name == "array_position" and len(args) == 2:
         return exp.func("coalesce", exp.func(name, *args, dialect="spark"),
                         exp.Literal.number(0), dialect="spark")
+    if name in ("listagg", "string_agg") and args:
+        sep = args[1] if len(args) > 1 else exp.Literal.string("")
+        x = exp.Distinct(expressions=[args[0]]) if distinct else args[0]
+        return exp.GroupConcat(this=x, separator=sep)
+    if name in ("floor", "ceil", "ceiling") and len(args) == 1:
+        # Spark's floor and ceil of a double are bigints
+        return exp.Cast(this=exp.func("floor" if name == "floor" else "ceil", args[0],
+                                      dialect="spark"), to=exp.DataType.build("BIGINT"))
     simple = _simple(name, args, tr)
     if simple is not None:
         return simple

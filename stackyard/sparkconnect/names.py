@@ -41,6 +41,8 @@ def name_of(e: E.Expression) -> str:
         from stackyard.sparkconnect.sqltext import text_name
         return text_name(e.expression_string.expression)
     if kind == "cast":
+        if e.cast.expr.WhichOneof("expr_type") == "unresolved_attribute":
+            return name_of(e.cast.expr)        # Spark keeps a cast column's own name
         to = e.cast.type_str if e.cast.HasField("type_str") else types.to_sql(e.cast.type)
         return f"CAST({name_of(e.cast.expr)} AS {to.upper()})"
     if kind == "sort_order":

@@ -148,6 +148,10 @@ def file_table(session, fmt: str, path: str, opts: dict, schema_text: str) -> Re
         table["delimiter"] = opts.get("sep", opts.get("delimiter", ","))
         if opts.get("header", "false").lower() == "true":
             props["header"] = "true"
+        if "nullvalue" in opts:
+            props["null.value"] = opts["nullvalue"]
+    elif fmt == "text":
+        table["delimiter"] = "\x01"     # a line is one value (Hive's \x01 splits it)
     table["properties"] = props
     name = session.register_table(table)
     return over_table(table_ref(name, LOCAL_DB), [c["name"] for c in table["columns"]],

@@ -35,12 +35,44 @@ def with_files(files: dict[str, bytes]):
             sys.path.insert(0, target)
 
 
+class Row(tuple):
+    """A struct argument as PySpark hands it to a UDF: fields by name, by
+    attribute or by position (pyspark.sql.Row, without importing pyspark)."""
+
+    def __new__(cls, d: dict):
+        row = super().__new__(cls, [to_row(v) for v in d.values()])
+        row.__fields__ = list(d)
+        return row
+
+    def __getattr__(self, name):
+        try:
+            return self[self.__fields__.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, item):
+        if isinstance(item, str):
+            return tuple.__getitem__(self, self.__fields__.index(item))
+        return tuple.__getitem__(self, item)
+
+    def asDict(self) -> dict:  # noqa: N802
+        return dict(zip(self.__fields__, self, strict=True))
+
+    def __repr__(self) -> str:
+        return "Row(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.__fields__, self,
+                                                              strict=True)) + ")"
+
+
+def to_row(v):
+    return Row(v) if isinstance(v, dict) else v
+
+
 def rowwise(func, ret: str, files: dict):
     to_str = ret == "string"
 
     def call(*args):
         with_files(files)
-        v = func(*args)
+        v = func(*[to_row(a) for a in args])
         return str(v) if to_str and v is not None and not isinstance(v, str) else v
     return call
 

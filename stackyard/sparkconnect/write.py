@@ -63,7 +63,7 @@ def _props(fmt: str, options: dict) -> tuple[dict, str]:
         if opts.get("header", "false").lower() == "true":
             props["header"] = "true"
     elif fmt == "textfile":
-        delimiter = "\n"
+        delimiter = "\x01"
     return props, delimiter
 
 

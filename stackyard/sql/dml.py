@@ -135,21 +135,31 @@ class PartitionWriter:
             import json
             for row in table.to_pylist():
                 f.write((json.dumps(row, default=str) + "\n").encode())
+        elif self.fmt == "csv":
+            # quoted where a value needs it, nulls empty: what Spark writes and reads
+            import pyarrow.csv as pcsv
+            sink = pa.BufferOutputStream()
+            pcsv.write_csv(table, sink, pcsv.WriteOptions(
+                include_header=self.header, delimiter=self.delimiter, quoting_style="needed"))
+            f.write(self._compress(sink.getvalue().to_pybytes()))
         else:
             sep = self.delimiter
             lines = [sep.join(table.column_names)] if self.header else []
             for row in zip(*[c.to_pylist() for c in table.columns], strict=True):
                 lines.append(sep.join("\\N" if v is None else str(v) for v in row))
             data = ("\n".join(lines) + "\n").encode() if lines else b""
-            if self.compression == "gzip":
-                import gzip
-                data = gzip.compress(data)
-            elif self.compression == "zstd":
-                sink = pa.BufferOutputStream()
-                with pa.CompressedOutputStream(sink, "zstd") as z:
-                    z.write(data)
-                data = sink.getvalue().to_pybytes()
-            f.write(data)
+            f.write(self._compress(data))
+
+    def _compress(self, data: bytes) -> bytes:
+        if self.compression == "gzip":
+            import gzip
+            return gzip.compress(data)
+        if self.compression == "zstd":
+            sink = pa.BufferOutputStream()
+            with pa.CompressedOutputStream(sink, "zstd") as z:
+                z.write(data)
+            return sink.getvalue().to_pybytes()
+        return data
 
 
 def _suffix(fmt: str, w: PartitionWriter) -> str:

@@ -132,7 +132,7 @@ def plan_scan(fs, table: dict, partitions: list[dict] | None, columns: list[str]
                     table.get("delimiter") or "\x01",
                     str(table["properties"].get("header", "false")).lower() == "true"
                     or (fmt == "csv" and table["properties"].get("skip.header.line.count") == "1"),
-                    "\\N" if fmt == "textfile" else "")
+                    "\\N" if fmt == "textfile" else table["properties"].get("null.value", ""))
     plan = ScanPlan([], spec, 0, 0)
     if part_schema.names:
         every = partitions or []
