@@ -108,7 +108,7 @@ def test_python_files_reach_the_workers_and_the_sql_page_shows_the_queries(make_
         spark.stop()
 
 
-def test_a_tls_cluster_serves_spark_connect_over_tls(make_cluster):
+def test_a_tls_cluster_serves_spark_connect_over_tls(make_cluster, tmp_path):
     import os
     import subprocess
     import sys
@@ -120,12 +120,15 @@ def test_a_tls_cluster_serves_spark_connect_over_tls(make_cluster):
               "from pyspark.sql import SparkSession\n"
               "s = SparkSession.builder.remote(sys.argv[1]).create()\n"
               "print(s.range(7).count()); s.stop()\n")
+    # a file, not -c: pyspark-client takes a main module without a file for a doctest run
+    client = tmp_path / "tls_client.py"
+    client.write_text(script)
     env = {**os.environ, "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca)}
-    ok = subprocess.run([sys.executable, "-c", script,
+    ok = subprocess.run([sys.executable, str(client),
                          f"sc://localhost:{port}/;use_ssl=true;token={secret}"],
                         capture_output=True, text=True, env=env, timeout=120)
     assert ok.returncode == 0 and ok.stdout.strip() == "7", ok.stderr[-2000:]
-    bad = subprocess.run([sys.executable, "-c", script,
+    bad = subprocess.run([sys.executable, str(client),
                           f"sc://localhost:{port}/;use_ssl=true;token=not-it"],
                          capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode != 0 and "token refused" in bad.stderr
