@@ -118,10 +118,8 @@ def sql_command(session, sc: C.SqlCommand, new) -> None:
             table.column(0)[0].as_py() in ("OK",) or table.column_names == ["result"] and \
             str(table.column(0)[0].as_py()).startswith("using "):
         table = pa.table({})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    result.local_relation.data = sink.getvalue().to_pybytes()
+    from stackyard.sparkconnect.udfs import ipc
+    result.local_relation.data = ipc(table)
 
 
 def create_view(session, v: C.CreateDataFrameViewCommand) -> None:

@@ -101,10 +101,8 @@ def _cast(out, out_type: pa.DataType):
 
 
 def ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue().to_pybytes()
+    from stackyard.sql.fragments import to_ipc
+    return to_ipc(table)
 
 
 def partition_mapper(func, pandas: bool, schema: pa.Schema, files: dict):

@@ -188,11 +188,7 @@ class Planner:
             missing = [c for c in cols if c not in inner.names]
             if missing:
                 raise AnalysisError(f"column {missing[0]!r} is not in {name}")
-            proj = ", ".join(f"{q(c)} AS {q(flat_name(name, c))}" for c in cols)
-            where = conjoin([plain(c) for c in conds])
-            text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
-            rows = inner.rows * (self.conf.selectivity ** len(conds))
-            return fragment(f"Project {name}", text, [("__in", inner)], rows=rows)
+            return self._over(inner, name, cols, conds, inner.rows)
         if isinstance(src, exp.Values):
             rows = self.catalog.values_table(src)
             return self._rows(rows, src, name, columns or rows.column_names[:1], conds)
@@ -218,33 +214,31 @@ class Planner:
         else:
             leaf = Scan.of(src.sql(), scan)
         sel_factor = self.conf.selectivity ** len(conds)
-        proj = ", ".join(f"{q(c)} AS {q(flat_name(name, c))}" for c in cols)
-        where = conjoin([plain(c) for c in conds])
-        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
-        out = fragment(f"Filter/Project {name}" if where else f"Project {name}", text,
-                       [("__in", leaf)], rows=leaf.rows * sel_factor)
+        out = self._over(leaf, name, cols, conds, leaf.rows,
+                         "Filter/Project" if conds else "Project")
         out.bytes = leaf.bytes * sel_factor
         out.ndv = {flat_name(name, c): min(scan.distinct(c), max(1.0, out.rows)) for c in cols}
         return out
+
+    def _over(self, leaf: PNode, name: str, cols: list[str], conds, rows: float,
+              label: str = "Project") -> PNode:
+        """LEAF's COLS under the source's flat names, filtered by CONDS."""
+        proj = ", ".join(f"{q(c)} AS {q(flat_name(name, c))}" for c in cols)
+        where = conjoin([plain(c) for c in conds])
+        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
+        return fragment(f"{label} {name}", text, [("__in", leaf)],
+                        rows=rows * self.conf.selectivity ** len(conds))
 
     def _rows(self, rows: pa.Table, src, name: str, cols: list[str], conds) -> PNode:
         """A source whose rows the session holds (a front end's local data)."""
         leaf: PNode = Values.of(rows)
         leaf.label = f"LocalTableScan {name} ({rows.num_rows} rows)"
-        proj = ", ".join(f"{q(c)} AS {q(flat_name(name, c))}" for c in cols)
-        where = conjoin([plain(c) for c in conds])
-        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
-        return fragment(f"Project {name}", text, [("__in", leaf)],
-                        rows=rows.num_rows * self.conf.selectivity ** len(conds))
+        return self._over(leaf, name, cols, conds, rows.num_rows)
 
     def _cached(self, c, name: str, cols: list[str], conds) -> PNode:
         leaf = Cached(c["schema"], c["partitions"], c["rows"], c["bytes"],
                       f"InMemoryTableScan {name}", node=c["node"])
-        proj = ", ".join(f"{q(col)} AS {q(flat_name(name, col))}" for col in cols)
-        where = conjoin([plain(x) for x in conds])
-        text = f"SELECT {proj} FROM __in" + (f" WHERE {sql(where)}" if where else "")
-        return fragment(f"Project {name}", text, [("__in", leaf)],
-                        rows=c["rows"] * self.conf.selectivity ** len(conds))
+        return self._over(leaf, name, cols, conds, c["rows"])
 
     # -- joins --------------------------------------------------------------------------
 
