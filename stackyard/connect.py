@@ -30,6 +30,7 @@ class Client:
         self._secret = secret
         self._coord = None
         self._engine = None
+        self._tables = None
         self._embedded = embedded
 
     def _addresses(self, role: str, missing: str) -> list[str]:
@@ -51,6 +52,20 @@ class Client:
                 "coord", "this cluster runs no coordination cell "
                          "(yard cluster up starts one; --coords 0 does not)"), self._secret)
         return self._coord
+
+    @property
+    def tables(self):
+        """A client of the cluster's table store (see stackyard/table/)."""
+        if self._tables is None:
+            from stackyard.table.client import TableClient
+            self._tables = TableClient(self._addresses(
+                "coord", "this cluster runs no coordination cell, so no table store "
+                         "(yard cluster up starts both)"), self._secret, self.fs.user)
+        return self._tables
+
+    def table(self, name: str):
+        """The table NAME: put, get, delete, scan, increment ... (Bigtable / HBase)."""
+        return self.tables.table(name)
 
     @property
     def engine(self):
@@ -111,6 +126,9 @@ class Client:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self._tables is not None:
+            self._tables.close()
+            self._tables = None
         if self._embedded is not None:
             self._embedded.down()
             shutil.rmtree(self._embedded.home.root, ignore_errors=True)

@@ -4,7 +4,11 @@
     ├── StackyardError
     │   ├── ClusterUnavailable (also ConnectionError)   retryable: daemon unreachable
     │   ├── RemoteError                                  a daemon failed unexpectedly
-    │   └── SafeModeError                                retryable: master starting up
+    │   ├── SafeModeError                                retryable: master starting up
+    │   ├── NotServingError                              retryable: the tablet is elsewhere now
+    │   ├── TableNotFoundError                           no such table
+    │   ├── TableExistsError                             the table exists already
+    │   └── TableDisabledError                           the table is disabled
     ├── PermissionError
     │   └── AuthError                                    wrong or missing cluster secret
     ├── OSError (file-system errors, as fsspec raises them)
@@ -71,6 +75,22 @@ class LimitExceededError(OSError):
     pass
 
 
+class NotServingError(StackyardError):
+    pass
+
+
+class TableNotFoundError(StackyardError):
+    pass
+
+
+class TableExistsError(StackyardError):
+    pass
+
+
+class TableDisabledError(StackyardError):
+    pass
+
+
 # code -> (class, errno, Hadoop's wording)
 _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "ENOENT": (FileNotFoundError, errno.ENOENT, "No such file or directory"),
@@ -87,6 +107,10 @@ _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "E2BIG": (RequestTooLarge, None, "Request too large"),
     "ESAFEMODE": (SafeModeError, None, "Master is in safe mode"),
     "EREMOTE": (RemoteError, None, "Remote error"),
+    "ENOTSERVING": (NotServingError, None, "Tablet not served here"),
+    "ENOTABLE": (TableNotFoundError, None, "Table not found"),
+    "ETABLEEXISTS": (TableExistsError, None, "Table exists"),
+    "EDISABLED": (TableDisabledError, None, "Table is disabled"),
 }
 
 

@@ -72,7 +72,8 @@ def cluster_status(home) -> None:
 
 @main.command("daemon")
 @click.argument("role", type=click.Choice(["master", "chunkserver", "coord", "scheduler",
-                                          "worker", "connect"]))
+                                          "worker", "connect", "tablemaster",
+                                          "tabletserver"]))
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="TOML file with the daemon's settings.")
 def daemon(role, config_path) -> None:

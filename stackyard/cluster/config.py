@@ -205,8 +205,67 @@ class ConnectConfig:
         return self
 
 
+@dataclass
+class TableMasterConfig:
+    data_dir: str
+    master: str                        # host:port of the DFS master
+    coords: str                        # host:port,... of the coordination cell
+    secret_file: str
+    host: str = "127.0.0.1"
+    port: int = 0                      # HBase's master listens on 16000
+    addr_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    session_timeout: float = 10.0      # its lock's session; a standby takes over after this
+    check_interval: float = 1.0        # reconcile servers, METADATA and assignments this often
+
+    def validate(self) -> TableMasterConfig:
+        _positive(self, "session_timeout", "check_interval")
+        for name in ("master",):
+            if ":" not in getattr(self, name):
+                raise ValueError(f"{name}: must be host:port")
+        if not self.coords:
+            raise ValueError("coords: the table store needs the coordination cell")
+        _port(self)
+        return self
+
+
+@dataclass
+class TabletServerConfig:
+    data_dir: str
+    master: str                        # host:port of the DFS master
+    coords: str                        # host:port,... of the coordination cell
+    secret_file: str
+    host: str = "127.0.0.1"
+    port: int = 0                      # HBase's region servers listen on 16020
+    addr_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    session_timeout: float = 10.0      # its lock: lost after this, it stops serving
+    flush_bytes: int = 64 * MiB        # a tablet's memtables flush past this (Bigtable: ~64 MB)
+    split_bytes: int = 256 * MiB       # a tablet splits past this (HBase 2: 10 GiB; the issue: 256 MiB)
+    block_cache_bytes: int = 256 * MiB
+    wal_roll_bytes: int = 64 * MiB     # a new log file past this
+    replication: int = 0               # of its DFS files; 0: the DFS default
+
+    def validate(self) -> TabletServerConfig:
+        _positive(self, "session_timeout", "flush_bytes", "split_bytes", "block_cache_bytes",
+                  "wal_roll_bytes")
+        if ":" not in self.master:
+            raise ValueError("master: must be host:port")
+        if not self.coords:
+            raise ValueError("coords: the table store needs the coordination cell")
+        if self.replication < 0:
+            raise ValueError("replication: 0 (the DFS default) or more")
+        _port(self)
+        return self
+
+
 ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig,
-         "scheduler": SchedulerConfig, "worker": WorkerConfig, "connect": ConnectConfig}
+         "scheduler": SchedulerConfig, "worker": WorkerConfig, "connect": ConnectConfig,
+         "tablemaster": TableMasterConfig, "tabletserver": TabletServerConfig}
 
 
 def _positive(cfg, *names: str) -> None:

@@ -32,6 +32,12 @@ def run(role: str, config_path: str) -> None:
     elif role == "connect":
         from stackyard.sparkconnect.server import ConnectDaemon
         service = ConnectDaemon(cfg)
+    elif role == "tablemaster":
+        from stackyard.table.tablemaster import TableMasterDaemon
+        service = TableMasterDaemon(cfg)
+    elif role == "tabletserver":
+        from stackyard.table.tabletserver import TabletServerDaemon
+        service = TabletServerDaemon(cfg)
     elif role == "worker":
         from stackyard.compute.worker import WorkerDaemon
         service = WorkerDaemon(cfg)

@@ -19,6 +19,8 @@ from stackyard.cluster.config import (
     MasterConfig,
     MiB,
     SchedulerConfig,
+    TableMasterConfig,
+    TabletServerConfig,
     WorkerConfig,
     dump,
     load,
@@ -53,6 +55,11 @@ class Settings:
     host: str = "127.0.0.1"
     tls: bool = False                 # a cluster CA, a certificate per daemon, TLS everywhere
     connect: bool = True              # a Spark Connect server, where pyspark-client is installed
+    tables: bool = True               # the table store: a table master, tablet servers
+    tablet_servers: int = 0           # 0: one beside each chunkserver
+    table_session_timeout: float = 10.0
+    tablet_flush_bytes: int = 64 * MiB
+    tablet_split_bytes: int = 256 * MiB
 
     def validate(self) -> Settings:
         if self.chunkservers < 1:
@@ -294,7 +301,32 @@ class LocalCluster:
                         addr_file=str(h.addr_file("connect")),
                         **self._tls("connect")).validate(), h.conf("connect"))
                 daemons.append({"name": "connect", "role": "connect"})
+        if s.tables and names:
+            daemons += self._table_configs(master, names)
         return daemons
+
+    def _table_configs(self, master: str, coord_names: list[str]) -> list[dict]:
+        s, h = self.settings, self.home
+        coords = ",".join(f"{c['host']}:{c['port']}" for c in
+                          (_read_toml(h.conf(n)) for n in coord_names))
+        common = dict(master=master, coords=coords, secret_file=str(h.secret_file), host=s.host,
+                      session_timeout=s.table_session_timeout)
+        out = []
+        if not h.conf("tablemaster").exists():
+            dump(TableMasterConfig(data_dir=str(h.data("tablemaster")),
+                                   addr_file=str(h.addr_file("tablemaster")),
+                                   **self._tls("tablemaster"), **common).validate(),
+                 h.conf("tablemaster"))
+        out.append({"name": "tablemaster", "role": "tablemaster"})
+        for i in range(1, (s.tablet_servers or s.chunkservers) + 1):
+            name = f"tabletserver-{i}"
+            if not h.conf(name).exists():
+                dump(TabletServerConfig(
+                    data_dir=str(h.data(name)), addr_file=str(h.addr_file(name)),
+                    flush_bytes=s.tablet_flush_bytes, split_bytes=s.tablet_split_bytes,
+                    **self._tls(name), **common).validate(), h.conf(name))
+            out.append({"name": name, "role": "tabletserver"})
+        return out
 
     # -- lifecycle --------------------------------------------------------------
 
@@ -321,6 +353,27 @@ class LocalCluster:
             self.wait_workers(self.settings.workers, timeout)
         if any(d["role"] == "coord" for d in daemons):
             self.wait_coord_leader(timeout)
+        servers = sum(d["role"] == "tabletserver" for d in daemons)
+        if servers:
+            self.wait_tables(servers, timeout)
+
+    def wait_tables(self, servers: int, timeout: float = 60.0) -> None:
+        """Until an active table master sees SERVERS tablet servers and the
+        METADATA tablet is open."""
+        state = self.home.read_state() or {"daemons": []}
+        masters = [d["address"] for d in state["daemons"] if d["role"] == "tablemaster"]
+
+        def ready(pool) -> bool:
+            for address in masters:
+                try:
+                    st = pool.call(address, "status")
+                except Exception:  # noqa: BLE001 - a standby or one starting up
+                    continue
+                return len(st["servers"]) >= servers and st.get("root")
+            return False
+
+        self._poll(ready, timeout, lambda: f"the table store did not come up within {timeout} s "
+                   f"(see {self.home.log('tablemaster')})")
 
     def _grow(self, state: dict, timeout: float) -> dict:
         """Add the chunkservers and workers SETTINGS asks for to the running
