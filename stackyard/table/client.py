@@ -26,7 +26,7 @@ from stackyard.coord.recipes import Election
 from stackyard.coord.tree import NoNode
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
-from stackyard.table import meta
+from stackyard.table import filters, meta
 from stackyard.table.model import (
     LATEST,
     Family,
@@ -163,6 +163,13 @@ class TableClient:
     def _table_exists(self, table: str) -> bool:
         return self.coord.exists(f"{meta.SCHEMAS}/{table}") is not None
 
+    def _enabled(self, table: str) -> bool:
+        try:
+            data, _ = self.coord.get(f"{meta.SCHEMAS}/{table}")
+        except NoNode:
+            raise errors.TableNotFoundError(f"table {table!r} does not exist") from None
+        return Schema.from_dict(msgpack.unpackb(data, raw=False)).enabled
+
     def _meta_scan(self, table: str, key: bytes, fresh: bool) -> Location | None:
         lo, hi = meta.table_range(table)
         for attempt in range(2):
@@ -178,6 +185,8 @@ class TableClient:
             return None
         fields = meta.parse(r["rows"][0][1])
         if not fields.get("address"):
+            if not self._enabled(table):
+                raise errors.TableDisabledError(f"table {table} is disabled")
             raise errors.NotServingError(f"tablet {fields['tablet'].tablet_id} of {table} "
                                          "is being assigned")
         return Location(fields["tablet"], fields.get("server", ""), fields["address"])
@@ -322,6 +331,8 @@ class Table:
     # -- reads ---------------------------------------------------------------------------
 
     def _read_args(self, columns, min_ts, max_ts, versions, filter) -> dict:  # noqa: A002
+        if filter:
+            filters.parse(filter)      # a bad filter string is named here, before any call
         return {"columns": _columns(columns), "min_ts": min_ts, "max_ts": max_ts,
                 "versions": versions, "filter": filter}
 

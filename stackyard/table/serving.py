@@ -182,21 +182,27 @@ class Serving:
         return True
 
     def _latest(self, h: Hosted, row: bytes, family: str, qual: bytes) -> bytes | None:
+        return self._newest(h, row, family, qual)[0]
+
+    def _newest(self, h: Hosted, row: bytes, family: str, qual: bytes) -> tuple:
+        """(value, ts) of the cell's newest version, (None, 0) if none."""
         got = self.get(h.core.info.tablet_id, row, {family: [qual]})
-        for f, q, _ts, v in got:
+        for f, q, ts, v in got:
             if f == family and q == qual:
-                return v
-        return None
+                return v, ts
+        return None, 0
 
     def increment(self, tablet_id: str, row: bytes, amounts: list) -> list[int]:
         """Add each [family, qualifier, amount] to its 8-byte big-endian counter."""
         h = self.serving(tablet_id, row)
         self.requests += 1
         with self._row_lock(tablet_id, row):
-            out, cells, ts = [], {}, now_ms()
+            out, cells = [], {}
             for family, qual, amount in amounts:
                 h.core.schema.family(family)
-                have = self._latest(h, row, family, bytes(qual))
+                have, then = self._newest(h, row, family, bytes(qual))
+                # newer than the version it adds to, even if a client's clock ran ahead
+                ts = max(now_ms(), then + 1)
                 if have is not None and len(have) != 8:
                     raise ValueError(f"column {family}:{bytes(qual)!r} holds {len(have)} bytes, "
                                      "not an 8-byte counter")
@@ -211,10 +217,12 @@ class Serving:
         h = self.serving(tablet_id, row)
         self.requests += 1
         with self._row_lock(tablet_id, row):
-            out, cells, ts = [], {}, now_ms()
+            out, cells = [], {}
             for family, qual, value in parts:
                 h.core.schema.family(family)
-                new = (self._latest(h, row, family, bytes(qual)) or b"") + bytes(value)
+                have, then = self._newest(h, row, family, bytes(qual))
+                ts = max(now_ms(), then + 1)
+                new = (have or b"") + bytes(value)
                 out.append(new)
                 cells.setdefault(family, []).append((row, bytes(qual), ts, int(Kind.PUT), new))
             self._write(h, cells)
@@ -304,6 +312,12 @@ class Serving:
     # -- flushes, compactions, splits -------------------------------------------------
 
     def _act(self, h: Hosted, actions: list) -> None:
+        try:
+            self._submit(h, actions)
+        except RuntimeError:          # shutting down: the work is redone at the next open
+            pass
+
+    def _submit(self, h: Hosted, actions: list) -> None:
         for a in actions:
             if isinstance(a, Flush):
                 self.background.submit(self._guard, self._flush, h, a.reason)

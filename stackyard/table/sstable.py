@@ -14,6 +14,7 @@ raise CorruptBlock naming the file and offset.
 from __future__ import annotations
 
 import bisect
+import itertools
 import struct
 import threading
 from collections import OrderedDict
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 import crc32c
 import msgpack
 
+from stackyard.errors import CorruptDataError
 from stackyard.table import codecs
 from stackyard.table.bloom import Bloom
 from stackyard.table.model import Cell, sort_key
@@ -33,7 +35,7 @@ TRAILER = struct.Struct(">8sQIQIQIHI")      # magic, 3 x (offset, length), versi
 VERSION = 1
 
 
-class CorruptBlock(OSError):
+class CorruptBlock(CorruptDataError):
     """A block whose CRC32C does not match: the file is damaged."""
 
 
@@ -121,6 +123,7 @@ class BlockCache:
 
 
 Pread = Callable[[int, int], bytes]
+_OPENED = itertools.count()
 
 
 class Reader:
@@ -142,6 +145,7 @@ class Reader:
         self.index = index
         self.first_keys = [(e[0][0], e[0][1], -e[0][2], -e[0][3]) for e in index]
         self.size = size
+        self.key = next(_OPENED)         # cache entries belong to this open, not the path
 
     def _read(self, offset: int, length: int):
         data = self.pread(offset, length)
@@ -154,7 +158,7 @@ class Reader:
         return msgpack.unpackb(codecs.decompress(codec, stored, raw_len), raw=False)
 
     def block(self, i: int) -> list[Cell]:
-        key = (self.name, i)
+        key = (self.key, i)
         cells = self.cache.get(key)
         if cells is None:
             _, offset, length = self.index[i]

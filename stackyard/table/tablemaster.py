@@ -353,7 +353,7 @@ class TableMasterDaemon:
 
     def _check_admin(self, a: dict, schema: Schema) -> None:
         user = a.get("user", "")
-        if schema.acl and not schema.allowed(user, "admin"):
+        if not schema.allowed(user, "admin"):
             raise PermissionError(f"user {user!r} may not administer table {schema.name}")
 
     def rpc_delete(self, a: dict):
