@@ -56,7 +56,10 @@ class TableClient:
     def __init__(self, coords: list[str], secret: Secret, user: str | None = None,
                  retry_seconds: float = 90.0):
         self.coord = CoordClient(coords, secret)
-        self.pool = HttpPool(secret, timeout=120.0)
+        # data calls are small (scans are bounded per call): a server silent this
+        # long is treated as gone, and the row is looked up again
+        self.pool = HttpPool(secret, timeout=20.0)
+        self.admin_pool = HttpPool(secret, timeout=300.0)
         self.user = user or getpass.getuser()
         self.retry_seconds = retry_seconds
         self._root: str | None = None
@@ -67,6 +70,7 @@ class TableClient:
     def close(self) -> None:
         self.coord.close()
         self.pool.close()
+        self.admin_pool.close()
 
     def table(self, name: str) -> Table:
         return Table(self, name)
@@ -85,7 +89,7 @@ class TableClient:
         while True:
             try:
                 address = self._master or self.master()
-                return self.pool.call(address, name, user=self.user, **args)
+                return self.admin_pool.call(address, name, user=self.user, **args)
             except RETRYABLE:
                 self._master = None
                 if time.monotonic() > deadline:

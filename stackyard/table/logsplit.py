@@ -29,10 +29,11 @@ def fence(fs, server: str) -> str:
     return dst
 
 
-def split(fs, server: str, tablet_dirs: dict[str, str]) -> dict[str, int]:
-    """Split SERVER's fenced logs into the recovered edits of each tablet in
-    TABLET_DIRS (tablet id -> its directory); edits per tablet. Records of
-    tablets no longer known (dropped tables) are discarded."""
+def split(fs, server: str, keep_table=lambda table: True) -> dict[str, int]:
+    """Split SERVER's fenced logs into the recovered edits of each tablet
+    they name (a record names its table and tablet, so the METADATA tablet,
+    which may itself need these edits, is not asked); edits per tablet.
+    Records of tables KEEP_TABLE refuses (dropped ones) are discarded."""
     base = fence(fs, server)
     try:
         logs = sorted(e["path"] for e in fs.ls(base) if e["type"] == "file")
@@ -41,12 +42,13 @@ def split(fs, server: str, tablet_dirs: dict[str, str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in logs:
         number = path.rsplit(".", 1)[-1]
-        by_tablet: dict[str, list[bytes]] = {}
-        for seq, tablet, cells in wal.records(fs.cat(path)):
-            if tablet in tablet_dirs:
-                by_tablet.setdefault(tablet, []).append(wal.encode(seq, tablet, cells))
-        for tablet, recs in by_tablet.items():
-            out = f"{tablet_dirs[tablet]}/recovered/{server}.{number}.edits"
+        by_tablet: dict[tuple[str, str], list[bytes]] = {}
+        for seq, tablet, cells, table in wal.records(fs.cat(path), with_table=True):
+            if keep_table(table):
+                by_tablet.setdefault((table, tablet), []).append(
+                    wal.encode(seq, tablet, cells, table))
+        for (table, tablet), recs in by_tablet.items():
+            out = f"{files.tablet_dir(table, tablet)}/recovered/{server}.{number}.edits"
             with fs.open(out, "wb") as f:
                 f.write(b"".join(recs))
             counts[tablet] = counts.get(tablet, 0) + len(recs)

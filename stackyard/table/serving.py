@@ -108,10 +108,19 @@ class Serving:
     def close(self, tablet_id: str) -> None:
         """Flush and stop serving (before the tablet opens elsewhere)."""
         hosted = self.get_hosted(tablet_id)
-        hosted.closing = True
+        self._quiesce(hosted)
         self._flush(hosted, reason="close")
         with self.lock:
             self.tablets.pop(tablet_id, None)
+
+    def _quiesce(self, h: Hosted) -> None:
+        """Refuse new writes, and wait for those already past the check to
+        reach the memtable, so the flush that follows holds every one of them."""
+        with h.lock:
+            h.closing = True
+        deadline = time.monotonic() + 60
+        while h.inflight and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def get_hosted(self, tablet_id: str) -> Hosted:
         h = self.tablets.get(tablet_id)
@@ -142,11 +151,13 @@ class Serving:
 
     def _write(self, h: Hosted, cells: dict[str, list]) -> None:
         with h.lock:
+            if h.closing:
+                raise NotServingError(f"tablet {h.core.info.tablet_id} is closing here")
             seq = self.log.next_seq()
             h.inflight.add(seq)
         try:
             try:
-                self.log.append(wal.encode(seq, h.core.info.tablet_id, cells), seq)
+                self.log.append(wal.encode(seq, h.core.info.tablet_id, cells, h.core.info.table), seq)
             except wal.SyncFailed:
                 if self.on_fatal:
                     self.on_fatal("the write-ahead log cannot sync")
@@ -439,7 +450,7 @@ class Serving:
         if not at or not info.contains(at) or at == info.start:
             raise ValueError(f"tablet {tablet_id}: cannot split at {at!r} "
                              f"(not inside [{info.start!r}, {info.end!r}) or too small)")
-        h.closing = True
+        self._quiesce(h)
         self._flush(h, reason="split")
         with h.lock:
             refs = h.core.all_files()

@@ -58,6 +58,8 @@ class TableMasterDaemon:
         self.app.router.add_get("/status", self.page)
         self.app.router.add_get("/metrics", self.metrics)
         self.pool = HttpPool(self.secret, timeout=120.0)
+        # a paused server accepts connections and says nothing: ask it briefly
+        self.status_pool = HttpPool(self.secret, timeout=min(5.0, cfg.session_timeout))
         self.fs: FileSystem | None = None
         self.coord: CoordClient | None = None
         self.active = False
@@ -65,6 +67,7 @@ class TableMasterDaemon:
         self.live: dict[str, str] = {}
         self.server_status: dict[str, dict] = {}
         self.recoveries = 0
+        self.silent: set[str] = set()
         self.address = ""
         self.became_active: float | None = None
 
@@ -190,11 +193,13 @@ class TableMasterDaemon:
     def reconcile(self) -> None:
         self.live = self._live_servers()
         serving: dict[str, str] = {}            # tablet id -> server
+        silent = self.silent = set()   # hold their lock but do not answer: their tablets stay put
         for name, address in list(self.live.items()):
             try:
-                st = self.pool.call(address, "status")
+                st = self.status_pool.call(address, "status")
             except (errors.StackyardError, OSError) as exc:
                 log.info("tablet server %s did not answer: %s", name, exc)
+                silent.add(name)
                 continue
             self.server_status[name] = st
             for t in st["tablets"]:
@@ -205,6 +210,8 @@ class TableMasterDaemon:
         if not self.live:
             return
         root = self._root()
+        if root is not None and root.get("server") in silent:
+            return            # METADATA's server holds its lock: wait for it, or for its end
         if root is None or serving.get(meta.META_TABLET) != root.get("server"):
             if meta.META_TABLET in serving:
                 name = serving[meta.META_TABLET]
@@ -221,7 +228,7 @@ class TableMasterDaemon:
             except errors.TableNotFoundError:
                 continue
             where = serving.get(info.tablet_id)
-            if not schema.enabled:
+            if not schema.enabled or row.get("server") in silent:
                 continue
             if where is None:
                 self._assign(info, schema, serving)
@@ -238,24 +245,17 @@ class TableMasterDaemon:
             server = d[:-len(logsplit.SUFFIX)] if d.endswith(logsplit.SUFFIX) else d
             if server in self.live:
                 continue
-            tablet_dirs = self._all_tablet_dirs()
-            logsplit.split(self.fs, server, tablet_dirs)
+            logsplit.split(self.fs, server, self._table_exists)
             self.recoveries += 1
 
-    def _all_tablet_dirs(self) -> dict[str, str]:
-        out = {meta.META_TABLET: files.tablet_dir(meta.META_TABLE, meta.META_TABLET)}
-        try:
-            tables = [e["path"].rsplit("/", 1)[-1] for e in self.fs.ls(files.DATA)]
-        except FileNotFoundError:
-            return out
-        for t in tables:
-            for e in self.fs.ls(f"{files.DATA}/{t}"):
-                tid = e["path"].rsplit("/", 1)[-1]
-                out[tid] = e["path"]
-        return out
+    def _table_exists(self, table: str) -> bool:
+        return table == meta.META_TABLE or \
+            self.coord.exists(f"{meta.SCHEMAS}/{table}") is not None
 
     def _least_loaded(self, serving: dict[str, str]) -> str:
-        counts = {name: 0 for name in self.live}
+        counts = {name: 0 for name in self.live if name not in self.silent}
+        if not counts:
+            raise errors.ClusterUnavailable("no tablet server answers")
         for server in serving.values():
             if server in counts:
                 counts[server] += 1
@@ -388,7 +388,7 @@ class TableMasterDaemon:
     def reconcile_status(self) -> None:
         for name, address in self._live_servers().items():
             try:
-                self.server_status[name] = self.pool.call(address, "status")
+                self.server_status[name] = self.status_pool.call(address, "status")
             except (errors.StackyardError, OSError):
                 pass
 

@@ -3,7 +3,7 @@ tablets (Bigtable's choice: one file to append to, one sync for many
 writers), rolled into numbered files.
 
 A record is `length u32 | CRC32C u32 | msgpack [seq, tablet id, {family:
-[cells]}]`: one row mutation, so a row's edits are replayed all or none. A
+[cells]}, table]`: one row mutation, so a row's edits are replayed all or none. A
 reader stops at the first record that is cut short or fails its CRC (the
 tail a dying writer left; never acknowledged).
 
@@ -28,12 +28,12 @@ HEAD = struct.Struct(">II")
 MAX_RECORD = 256 << 20
 
 
-def encode(seq: int, tablet: str, cells: dict) -> bytes:
-    body = msgpack.packb([seq, tablet, cells], use_bin_type=True)
+def encode(seq: int, tablet: str, cells: dict, table: str = "") -> bytes:
+    body = msgpack.packb([seq, tablet, cells, table], use_bin_type=True)
     return HEAD.pack(len(body), crc32c.crc32c(body)) + body
 
 
-def records(data: bytes) -> Iterator[tuple[int, str, dict]]:
+def records(data: bytes, with_table: bool = False) -> Iterator[tuple]:
     """The whole records of one log file's bytes, up to the first damaged one."""
     pos = 0
     while pos + HEAD.size <= len(data):
@@ -44,8 +44,9 @@ def records(data: bytes) -> Iterator[tuple[int, str, dict]]:
                 log.warning("write-ahead log: a damaged record at offset %d is not the "
                             "file's tail; stopping there", pos)
             return
-        seq, tablet, cells = msgpack.unpackb(body, raw=False)
-        yield seq, tablet, {f: [tuple(c) for c in cs] for f, cs in cells.items()}
+        seq, tablet, cells, table = msgpack.unpackb(body, raw=False)
+        cells = {f: [tuple(c) for c in cs] for f, cs in cells.items()}
+        yield (seq, tablet, cells, table) if with_table else (seq, tablet, cells)
         pos += HEAD.size + n
 
 

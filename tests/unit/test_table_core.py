@@ -147,7 +147,7 @@ def test_recovery_replays_the_log_of_a_dead_server_from_its_flush_mark():
     s.mutate("tab1", b"b", [_edit("cf", b"q", 3, b"x"), _edit("cg", b"q", 3, b"y")])
     s.log.thread.join(0.1)
     # the server "dies": its log is fenced and split; a new server opens the tablet
-    logsplit.split(fs, "srv1", {"tab1": files.tablet_dir("t", "tab1")})
+    logsplit.split(fs, "srv1")
     with pytest.raises(wal.SyncFailed):
         s.mutate("tab1", b"c", [_edit("cf", b"q", 4, b"after the fence")])
     _, s2, _ = _server(fs)
