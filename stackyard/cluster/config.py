@@ -263,9 +263,35 @@ class TabletServerConfig:
         return self
 
 
+@dataclass
+class ThriftConfig:
+    data_dir: str
+    coords: str                        # host:port,... of the coordination cell
+    secret_file: str
+    host: str = "127.0.0.1"            # loopback: peers are checked by their uid
+    port: int = 9090                   # HBase's Thrift server's port
+    addr_file: str = ""
+    tls_cert: str = ""                 # wrap connections in TLS (a client that speaks it)
+    tls_key: str = ""
+    tls_ca: str = ""
+    users: str = ""                    # local users besides the owner: "1001=alice,1002=bob"
+    allow_remote: bool = False         # listen beyond loopback (no credentials are checked)
+    remote_user: str = ""              # whom remote peers act as; "": refuse them
+
+    def validate(self) -> ThriftConfig:
+        if not self.coords:
+            raise ValueError("coords: the gateway finds the table store through the cell")
+        if self.host not in ("127.0.0.1", "::1", "localhost") and not self.allow_remote:
+            raise ValueError(f"host: {self.host} is not loopback; set allow_remote = true to "
+                             "serve Thrift (which checks no credentials) beyond this machine")
+        _port(self)
+        return self
+
+
 ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig,
          "scheduler": SchedulerConfig, "worker": WorkerConfig, "connect": ConnectConfig,
-         "tablemaster": TableMasterConfig, "tabletserver": TabletServerConfig}
+         "tablemaster": TableMasterConfig, "tabletserver": TabletServerConfig,
+         "thrift": ThriftConfig}
 
 
 def _positive(cfg, *names: str) -> None:

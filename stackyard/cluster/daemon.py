@@ -38,6 +38,9 @@ def run(role: str, config_path: str) -> None:
     elif role == "tabletserver":
         from stackyard.table.tabletserver import TabletServerDaemon
         service = TabletServerDaemon(cfg)
+    elif role == "thrift":
+        from stackyard.table.thrift_gateway import ThriftDaemon
+        service = ThriftDaemon(cfg)
     elif role == "worker":
         from stackyard.compute.worker import WorkerDaemon
         service = WorkerDaemon(cfg)

@@ -21,6 +21,7 @@ from stackyard.cluster.config import (
     SchedulerConfig,
     TableMasterConfig,
     TabletServerConfig,
+    ThriftConfig,
     WorkerConfig,
     dump,
     load,
@@ -60,6 +61,8 @@ class Settings:
     table_session_timeout: float = 10.0
     tablet_flush_bytes: int = 64 * MiB
     tablet_split_bytes: int = 256 * MiB
+    thrift: bool = True               # HBase's Thrift gateway, for happybase
+    thrift_port: int = 9090           # HBase's; 0: any free port
 
     def validate(self) -> Settings:
         if self.chunkservers < 1:
@@ -326,6 +329,13 @@ class LocalCluster:
                     flush_bytes=s.tablet_flush_bytes, split_bytes=s.tablet_split_bytes,
                     **self._tls(name), **common).validate(), h.conf(name))
             out.append({"name": name, "role": "tabletserver"})
+        if s.thrift:
+            if not h.conf("thrift").exists():
+                dump(ThriftConfig(data_dir=str(h.data("thrift")), coords=coords,
+                                  secret_file=str(h.secret_file), host=s.host,
+                                  port=s.thrift_port, addr_file=str(h.addr_file("thrift"))
+                                  ).validate(), h.conf("thrift"))
+            out.append({"name": "thrift", "role": "thrift"})
         return out
 
     # -- lifecycle --------------------------------------------------------------
@@ -475,7 +485,7 @@ class LocalCluster:
             running = process.alive(d["pid"], d["config"])
             row = {"name": d["name"], "role": d["role"], "address": d["address"],
                    "pid": d["pid"] if running else None, "state": "stopped"}
-            if running and d["role"] == "connect":
+            if running and d["role"] in ("connect", "thrift"):
                 row["state"] = "running" if _listening(d["address"]) else "not listening"
             elif running:
                 try:

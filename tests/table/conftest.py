@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 TABLES = dict(coords=1, tables=True, tablet_servers=2, table_session_timeout=3.0,
-              tablet_flush_bytes=256 * 1024, tablet_split_bytes=1 << 30)
+              tablet_flush_bytes=256 * 1024, tablet_split_bytes=1 << 30, thrift_port=0)
 
 
 @pytest.fixture(scope="module")

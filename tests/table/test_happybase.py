@@ -1,0 +1,107 @@
+"""happybase, unmodified, against the Thrift gateway: every call the issue
+lists, and the gateway's refusal of a process of another user."""
+
+from __future__ import annotations
+
+import os
+
+import happybase
+import pytest
+
+
+@pytest.fixture(scope="module")
+def conn(tcluster):
+    d = next(x for x in tcluster.home.read_state()["daemons"] if x["role"] == "thrift")
+    host, port = d["address"].rsplit(":", 1)
+    c = happybase.Connection(host, int(port), autoconnect=True)
+    c.address = (host, int(port))
+    yield c
+    c.close()
+
+
+def test_tables_descriptors_regions(conn):
+    conn.create_table("hb", {"cf": dict(max_versions=3), "cg": dict()})
+    assert b"hb" in conn.tables()
+    t = conn.table("hb")
+    fams = t.families()
+    assert set(fams) == {b"cf", b"cg"} and fams[b"cf"]["max_versions"] == 3
+    regions = t.regions()
+    assert len(regions) == 1 and regions[0]["start_key"] == b"" and regions[0]["port"] > 0
+    assert conn.is_table_enabled("hb")
+    conn.disable_table("hb")
+    assert not conn.is_table_enabled("hb")
+    conn.enable_table("hb")
+    conn.compact_table("hb")
+    conn.compact_table("hb", major=True)
+    with pytest.raises(Exception, match="already exists"):
+        conn.create_table("hb", {"cf": {}})
+
+
+def test_rows_versions_batches_counters_scans(conn):
+    t = conn.table("hb")
+    t.put(b"r1", {b"cf:a": b"1", b"cg:b": b"2"})
+    t.put(b"r1", {b"cf:a": b"old"}, timestamp=10)
+    t.put(b"r1", {b"cf:a": b"older"}, timestamp=5)
+    assert t.row(b"r1") == {b"cf:a": b"1", b"cg:b": b"2"}
+    assert t.row(b"r1", columns=[b"cf:a"], timestamp=11) == {b"cf:a": b"old"}
+    assert t.cells(b"r1", b"cf:a", versions=3)[1:] == [b"old", b"older"]
+    assert t.cells(b"r1", b"cf:a", versions=2, timestamp=11, include_timestamp=True) == \
+        [(b"old", 10), (b"older", 5)]
+    row = t.row(b"r1", include_timestamp=True)
+    assert row[b"cg:b"][0] == b"2" and row[b"cg:b"][1] > 10
+    with t.batch() as b:
+        for i in range(50):
+            b.put(f"row{i:02d}".encode(), {b"cf:n": str(i).encode()})
+        b.delete(b"r1", columns=[b"cg:b"])
+    assert t.row(b"r1") == {b"cf:a": b"1"}
+    assert dict(t.rows([b"row01", b"row02"])) == {b"row01": {b"cf:n": b"1"},
+                                                 b"row02": {b"cf:n": b"2"}}
+    assert t.counter_inc(b"c", b"cf:hits") == 1
+    assert t.counter_inc(b"c", b"cf:hits", value=10) == 11
+    assert t.counter_get(b"c", b"cf:hits") == 11
+    assert t.counter_dec(b"c", b"cf:hits", 2) == 9
+    keys = [k for k, _ in t.scan(row_prefix=b"row")]
+    assert keys == [f"row{i:02d}".encode() for i in range(50)]
+    assert [k for k, _ in t.scan(row_start=b"row10", row_stop=b"row13")] == \
+        [b"row10", b"row11", b"row12"]
+    assert len(list(t.scan(row_prefix=b"row", limit=7, batch_size=3))) == 7
+    assert [k for k, _ in t.scan(row_prefix=b"row0", reverse=True)][:2] == [b"row09", b"row08"]
+    got = dict(t.scan(filter=b"PrefixFilter ('row4') AND ValueFilter (=, 'binary:42')"))
+    assert got == {b"row42": {b"cf:n": b"42"}}
+    assert dict(t.scan(row_prefix=b"row1", columns=[b"cf"], filter=b"KeyOnlyFilter ()"))[
+        b"row11"] == {b"cf:n": b""}
+    t.delete(b"row00")
+    assert t.row(b"row00") == {}
+    with pytest.raises(Exception, match="PrefixFilter|position"):
+        list(t.scan(filter=b"PrefixFilter ("))
+
+
+def test_delete_table(conn):
+    conn.create_table("gone", {"f": {}})
+    conn.delete_table("gone", disable=True)
+    assert b"gone" not in conn.tables()
+
+
+def test_a_process_of_another_user_is_refused(conn):
+    if os.getuid() != 0:
+        pytest.skip("needs root to become another uid")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:                      # the child becomes nobody, then tries happybase
+        try:
+            os.close(read)
+            os.setuid(65534)
+            c = happybase.Connection(*conn.address)
+            try:
+                c.tables()
+                os.write(write, b"served")
+            except Exception as e:  # noqa: BLE001
+                os.write(write, b"refused " + type(e).__name__.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    got = os.read(read, 100).decode()
+    os.close(read)
+    assert got.startswith("refused"), got
+    assert conn.tables()                # the owner is still served
