@@ -25,7 +25,8 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.cluster.tls import server_context
 from stackyard.coord.client import CoordClient
-from stackyard.coord.tree import NodeExists, NoNode
+from stackyard.coord.recipes import _ensure as ensure_path
+from stackyard.coord.tree import NoNode
 from stackyard.dfs.client import FileSystem
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
@@ -36,15 +37,6 @@ from stackyard.table.serving import Serving
 from stackyard.web import pages
 
 log = logging.getLogger("stackyard.tabletserver")
-
-
-def _ensure(coord: CoordClient, path: str) -> None:
-    parts = [p for p in path.split("/") if p]
-    for i in range(1, len(parts) + 1):
-        try:
-            coord.create("/" + "/".join(parts[:i]))
-        except NodeExists:
-            pass
 
 
 class TabletServerDaemon:
@@ -95,7 +87,7 @@ class TabletServerDaemon:
         self.coord.start_session()
         # the lock before the log: a log directory whose server holds no lock is a
         # dead server's, for the master to split
-        _ensure(self.coord, meta.SERVERS)
+        ensure_path(self.coord, meta.SERVERS)
         self.coord.create(f"{meta.SERVERS}/{self.name}", address.encode(), ephemeral=True)
         serving = Serving(fs, self.name, self.cfg.flush_bytes, self.cfg.split_bytes,
                           self.cfg.block_cache_bytes, self.cfg.wal_roll_bytes,
