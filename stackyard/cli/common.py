@@ -3,6 +3,7 @@ expected errors into one line on stderr and a non-zero exit code."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -64,3 +65,31 @@ def connect_fs(home: str | None):
 
 def exit_with(code: int) -> None:
     sys.exit(code)
+
+
+class History:
+    """An interactive shell's readline history in FILE, kept between sessions
+    (nothing when this Python has no readline)."""
+
+    def __init__(self, file: str):
+        self.path = os.path.expanduser(file)
+        try:
+            import readline
+        except ImportError:
+            readline = None
+        self.readline = readline
+
+    def __enter__(self) -> History:
+        if self.readline is not None:
+            try:
+                self.readline.read_history_file(self.path)
+            except OSError:
+                pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.readline is not None:
+            try:
+                self.readline.write_history_file(self.path)
+            except OSError:
+                pass

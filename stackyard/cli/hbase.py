@@ -4,12 +4,11 @@ top level), and an interactive prompt otherwise."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from stackyard.cli.common import EXPECTED, exit_with
+from stackyard.cli.common import EXPECTED, History, exit_with
 
 HISTORY = "~/.stackyard_hbase_history"
 
@@ -56,17 +55,8 @@ def _one(shell, line: str) -> bool:
 
 
 def _interactive(shell) -> None:
-    try:
-        import readline
-        path = os.path.expanduser(HISTORY)
-        try:
-            readline.read_history_file(path)
-        except OSError:
-            pass
-    except ImportError:
-        readline = None
     tty = sys.stdin.isatty()
-    try:
+    with History(HISTORY):
         while True:
             try:
                 line = input("hbase> " if tty else "")
@@ -75,9 +65,3 @@ def _interactive(shell) -> None:
             if line.strip() in ("exit", "quit"):
                 break
             _one(shell, line)
-    finally:
-        if readline is not None:
-            try:
-                readline.write_history_file(path)
-            except OSError:
-                pass

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 
 import click
 
-from stackyard.cli.common import EXPECTED, exit_with
+from stackyard.cli.common import EXPECTED, History, exit_with
 
 HISTORY = "~/.stackyard_sql_history"
 
@@ -134,19 +133,10 @@ def _print(result, output: str, took: float) -> None:
 def _shell(session, output: str) -> int:
     from stackyard.sql.errors import SqlError
     from stackyard.sql.parser import parse
-    try:
-        import readline
-        path = os.path.expanduser(HISTORY)
-        try:
-            readline.read_history_file(path)
-        except OSError:
-            pass
-    except ImportError:
-        readline, path = None, None
     click.echo("yard sql: statements end with ';'. Ctrl-C cancels one, Ctrl-D leaves.",
                err=True)
     buf: list[str] = []
-    try:
+    with History(HISTORY):
         while True:
             try:
                 line = input("yard-sql> " if not buf else "        > ")
@@ -175,9 +165,3 @@ def _shell(session, output: str) -> int:
             for stmt in statements:
                 if _one(session, stmt, text, output, None):
                     break
-    finally:
-        if readline is not None and path:
-            try:
-                readline.write_history_file(path)
-            except OSError:
-                pass

@@ -12,6 +12,7 @@ case, as HBase's does). Errors name the position in the string.
 
 from __future__ import annotations
 
+import abc
 import re
 from dataclasses import dataclass
 
@@ -63,9 +64,10 @@ def _check_op(op: str, comp: Comparator) -> None:
         raise FilterError(f"{comp.kind}: comparator allows only = and !=, got {op}")
 
 
-class Filter:
+class Filter(abc.ABC):
+    @abc.abstractmethod
     def apply(self, row: bytes, cells: list) -> list:
-        raise NotImplementedError
+        """The cells of ROW this filter keeps; raises StopScan to end the scan."""
 
     def done(self) -> bool:
         return False

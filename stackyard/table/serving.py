@@ -177,6 +177,11 @@ class Serving:
         ts_now = now_ms()
         cells: dict[str, list] = {}
         for family, qual, ts, kind, value in edits:
+            if family == "*" and kind == Kind.DELETE_FAMILY:
+                for name in h.core.schema.families:
+                    cells.setdefault(name, []).append(
+                        (row, b"", ts_now if ts is None else int(ts), int(kind), b""))
+                continue
             fam = h.core.schema.family(family)
             Kind(kind)
             cells.setdefault(fam.name, []).append(

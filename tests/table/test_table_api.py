@@ -156,3 +156,37 @@ def test_status_pages_and_metrics(tcluster, t):
     assert "Tablet server" in pool.request(server["address"], "GET", "/").read().decode()
     assert "stackyard_tabletserver_tablets" in \
         pool.request(server["address"], "GET", "/metrics").read().decode()
+
+
+def test_table_endpoints_refuse_bad_requests(tcluster, t):
+    import http.client
+
+    from stackyard.net.auth import Secret
+    from stackyard.net.client import HttpPool
+    daemons = tcluster.home.read_state()["daemons"]
+    for role, read, write in (("tablemaster", "describe", "create"),
+                              ("tabletserver", "get", "mutate")):
+        address = next(d["address"] for d in daemons if d["role"] == role)
+        host, port = address.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("POST", "/rpc/status", body=b"\x80")
+        assert conn.getresponse().status == 401          # no credentials
+        conn.close()
+        wrong = HttpPool(Secret.generate())
+        with pytest.raises(errors.AuthError):
+            wrong.call(address, "status")
+        wrong.close()
+        pool = tcluster.client.fs.pool
+        r = pool.request(address, "POST", f"/rpc/{read}", body=b"\xc1 not msgpack")
+        assert r.status == 400, r.status
+        r.read()
+        r = pool.request(address, "POST", f"/rpc/{read}", body=b"\x91\x01")   # a list, not a map
+        assert r.status == 400
+        r.read()
+        r = pool.request(address, "POST", f"/rpc/{write}", body=b"\0" * (65 << 20))
+        assert 400 <= r.status < 500, r.status
+        r.read()
+    # a whole-row delete goes to the tablet server alone, and covers every family
+    t.put(b"wipe", {b"info:a": b"1", b"stats:b": b"2"})
+    t.delete(b"wipe")
+    assert t.row(b"wipe") == {}
