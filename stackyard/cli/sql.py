@@ -52,7 +52,11 @@ def run(execute, file, output, database, dialect, home) -> int:
         click.echo(f"sql: {describe(exc)}", err=True)
         return 1
     try:
-        session = client.sql_session(dialect=dialect)
+        try:
+            session = client.sql_session(dialect=dialect)
+        except EXPECTED as exc:          # e.g. a cluster made without a coordination cell
+            click.echo(f"sql: {describe(exc)}", err=True)
+            return 1
         if database != "default":
             err = _run_text(session, f"USE `{database}`", output, file=None)
             if err:
