@@ -201,7 +201,8 @@ def connect(home: str | os.PathLike | None = None, master: str | None = None,
     _warn_embedded(h, root)
     cluster = LocalCluster(Home.at(root),
                            Settings(chunkservers=3, coords=1, workers=2, heartbeat_interval=1.0,
-                                    dead_after=10.0, tablet_servers=1, thrift=False))
+                                    dead_after=10.0, tablet_servers=1, thrift=False,
+                                    search_servers=1, search_http_port=0))
     state = cluster.up()
     client = Client(state["master"], Secret.load(cluster.home.secret_file), user,
                     home=cluster.home, embedded=cluster)

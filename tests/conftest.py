@@ -21,7 +21,7 @@ from stackyard.connect import connect
 MiB = 1 << 20
 FAST = dict(chunk_size=1 * MiB, heartbeat_interval=0.3, dead_after=2.0, lease_timeout=2.0, coords=0,
             report_interval=2.0, workers=0,
-            connect=False, tables=False)
+            connect=False, tables=False, search=False)
 
 
 class MiniCluster:

@@ -73,7 +73,7 @@ def cluster_status(home) -> None:
 @main.command("daemon")
 @click.argument("role", type=click.Choice(["master", "chunkserver", "coord", "scheduler",
                                           "worker", "connect", "tablemaster",
-                                          "tabletserver", "thrift"]))
+                                          "tabletserver", "thrift", "searchserver"]))
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
               help="TOML file with the daemon's settings.")
 def daemon(role, config_path) -> None:

@@ -288,10 +288,44 @@ class ThriftConfig:
         return self
 
 
+@dataclass
+class SearchServerConfig:
+    data_dir: str
+    master: str                        # host:port of the DFS master
+    coords: str                        # host:port,... of the coordination cell
+    secret_file: str
+    host: str = "127.0.0.1"
+    port: int = 0                      # our RPC between servers (Elasticsearch's transport: 9300)
+    http_port: int = 9200              # Elasticsearch's REST API; 0: any free port
+    addr_file: str = ""
+    http_addr_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    session_timeout: float = 10.0      # its lock: lost after this, it stops serving
+    refresh_interval: float = 1.0      # new writes become searchable this often (as ES)
+    state_interval: float = 0.3        # follow routing and allocate this often
+    flush_ops: int = 50_000            # a primary commits after this many operations
+    flush_seconds: float = 30.0        # ... or after this long with any
+    replication: int = 0               # of its DFS files; 0: the DFS default
+
+    def validate(self) -> SearchServerConfig:
+        _positive(self, "session_timeout", "refresh_interval", "state_interval", "flush_ops",
+                  "flush_seconds")
+        if ":" not in self.master:
+            raise ValueError("master: must be host:port")
+        if not self.coords:
+            raise ValueError("coords: search servers need the coordination cell")
+        if not 0 <= self.http_port < 65536:
+            raise ValueError(f"http_port: must be 0..65535, got {self.http_port}")
+        _port(self)
+        return self
+
+
 ROLES = {"master": MasterConfig, "chunkserver": ChunkserverConfig, "coord": CoordConfig,
          "scheduler": SchedulerConfig, "worker": WorkerConfig, "connect": ConnectConfig,
          "tablemaster": TableMasterConfig, "tabletserver": TabletServerConfig,
-         "thrift": ThriftConfig}
+         "thrift": ThriftConfig, "searchserver": SearchServerConfig}
 
 
 def _positive(cfg, *names: str) -> None:

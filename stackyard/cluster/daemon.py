@@ -41,6 +41,9 @@ def run(role: str, config_path: str) -> None:
     elif role == "thrift":
         from stackyard.table.thrift_gateway import ThriftDaemon
         service = ThriftDaemon(cfg)
+    elif role == "searchserver":
+        from stackyard.search.searchserver import SearchServerDaemon
+        service = SearchServerDaemon(cfg)
     elif role == "worker":
         from stackyard.compute.worker import WorkerDaemon
         service = WorkerDaemon(cfg)

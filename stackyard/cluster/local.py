@@ -9,7 +9,9 @@ import json
 import os
 import socket
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
 from stackyard.cluster import process
 from stackyard.cluster.config import (
@@ -19,6 +21,7 @@ from stackyard.cluster.config import (
     MasterConfig,
     MiB,
     SchedulerConfig,
+    SearchServerConfig,
     TableMasterConfig,
     TabletServerConfig,
     ThriftConfig,
@@ -63,6 +66,10 @@ class Settings:
     tablet_split_bytes: int = 256 * MiB
     thrift: bool = True               # HBase's Thrift gateway, for happybase
     thrift_port: int = 9090           # HBase's; 0: any free port
+    search: bool = True               # search servers (Elasticsearch's REST API)
+    search_servers: int = 0           # 0: one beside each chunkserver
+    search_http_port: int = 9200      # the first server's REST port, then 9201, ...; 0: any
+    search_refresh_interval: float = 1.0
 
     def validate(self) -> Settings:
         if self.chunkservers < 1:
@@ -306,6 +313,8 @@ class LocalCluster:
                 daemons.append({"name": "connect", "role": "connect"})
         if s.tables and names:
             daemons += self._table_configs(master, names)
+        if s.search and names:
+            daemons += self._search_configs(master, names)
         return daemons
 
     def _table_configs(self, master: str, coord_names: list[str]) -> list[dict]:
@@ -338,6 +347,26 @@ class LocalCluster:
             out.append({"name": "thrift", "role": "thrift"})
         return out
 
+    def _search_configs(self, master: str, coord_names: list[str]) -> list[dict]:
+        s, h = self.settings, self.home
+        coords = ",".join(f"{c['host']}:{c['port']}" for c in
+                          (_read_toml(h.conf(n)) for n in coord_names))
+        out = []
+        for i in range(1, (s.search_servers or s.chunkservers) + 1):
+            name = f"searchserver-{i}"
+            if not h.conf(name).exists():
+                dump(SearchServerConfig(
+                    data_dir=str(h.data(name)), master=master, coords=coords,
+                    secret_file=str(h.secret_file), host=s.host,
+                    http_port=s.search_http_port + i - 1 if s.search_http_port else 0,
+                    addr_file=str(h.addr_file(name)),
+                    http_addr_file=str(h.addr_file(name)) + ".http",
+                    session_timeout=s.table_session_timeout,
+                    refresh_interval=s.search_refresh_interval,
+                    **self._tls(name)).validate(), h.conf(name))
+            out.append({"name": name, "role": "searchserver"})
+        return out
+
     # -- lifecycle --------------------------------------------------------------
 
     def up(self, timeout: float = 60.0) -> dict:
@@ -366,6 +395,32 @@ class LocalCluster:
         servers = sum(d["role"] == "tabletserver" for d in daemons)
         if servers:
             self.wait_tables(servers, timeout)
+        if any(d["role"] == "searchserver" for d in daemons):
+            self.wait_search(timeout)
+
+    def wait_search(self, timeout: float = 60.0) -> None:
+        """Until every search server answers Elasticsearch's `GET /`."""
+        state = self.home.read_state() or {"daemons": []}
+        names = [d["name"] for d in state["daemons"] if d["role"] == "searchserver"]
+        secret = self.home.secret_file.read_text().strip()
+
+        def ready(_pool) -> bool:
+            for name in names:
+                path = Path(str(self.home.addr_file(name)) + ".http")
+                if not path.exists():
+                    return False
+                try:
+                    req = urllib.request.Request(f"http://{path.read_text().strip()}/",
+                                                 headers={"Authorization": f"Bearer {secret}"})
+                    with urllib.request.urlopen(req, timeout=3) as resp:
+                        if resp.status != 200:
+                            return False
+                except OSError:
+                    return False
+            return True
+
+        self._poll(ready, timeout, lambda: f"the search servers did not come up within "
+                   f"{timeout} s (see {self.home.log(names[0])})")
 
     def wait_tables(self, servers: int, timeout: float = 60.0) -> None:
         """Until an active table master sees SERVERS tablet servers and the
