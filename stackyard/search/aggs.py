@@ -207,8 +207,9 @@ def _histogram(opts, subs, ctx, matched, date=False):
         return keyf(got[0]), got[1]
     buckets = _buckets_by(matched, keyer)
     return {"t": "date_histogram" if date else "histogram",
-            "buckets": {k: [sum(len(m) for _, m in parts), _sub(subs, ctx, parts)]
-                        for k, parts in buckets.items()}}
+            # a list, not a map: our RPC's msgpack takes only string keys
+            "buckets": [[k, sum(len(m) for _, m in parts), _sub(subs, ctx, parts)]
+                        for k, parts in buckets.items()]}
 
 
 def _range(opts, subs, ctx, matched):
@@ -440,7 +441,7 @@ def _num_key(k: float):
 def _reduce_hist(kind, opts, subs, parts):
     merged: dict = {}
     for p in parts:
-        for key, (n, s) in p["buckets"].items():
+        for key, n, s in p["buckets"]:
             entry = merged.setdefault(float(key), [0, []])
             entry[0] += n
             entry[1].append(s)

@@ -255,6 +255,13 @@ class Analyzer:
         return self(text).terms
 
 
+def _named(analysis: dict, kind: str, ref):
+    """A component by the name the settings define it under, or as given."""
+    if isinstance(ref, str):
+        return (analysis.get(kind) or {}).get(ref, ref)
+    return ref
+
+
 def _builtin(name: str) -> Analyzer | None:
     lower = make_filter("lowercase")
     if name == "standard":
@@ -298,10 +305,9 @@ class Registry:
         tok = spec.get("tokenizer")
         if tok is None:
             raise AnalysisError(f"analyzer [{name}] must specify a tokenizer")
-        tokenizer = make_tokenizer((analysis.get("tokenizer") or {}).get(tok, tok))
-        filters = [make_filter((analysis.get("filter") or {}).get(f, f))
-                   for f in spec.get("filter", [])]
-        chars = [make_char_filter((analysis.get("char_filter") or {}).get(c, c))
+        tokenizer = make_tokenizer(_named(analysis, "tokenizer", tok))
+        filters = [make_filter(_named(analysis, "filter", f)) for f in spec.get("filter", [])]
+        chars = [make_char_filter(_named(analysis, "char_filter", c))
                  for c in spec.get("char_filter", [])]
         return Analyzer(tokenizer, filters, chars)
 
@@ -319,9 +325,7 @@ class Registry:
             return self.get(body["analyzer"])
         a = self.settings
         tok = body.get("tokenizer", "standard")
-        tokenizer = make_tokenizer((a.get("tokenizer") or {}).get(tok, tok)
-                                   if isinstance(tok, str) else tok)
-        filters = [make_filter((a.get("filter") or {}).get(f, f) if isinstance(f, str) else f)
-                   for f in body.get("filter", [])]
+        tokenizer = make_tokenizer(_named(a, "tokenizer", tok))
+        filters = [make_filter(_named(a, "filter", f)) for f in body.get("filter", [])]
         chars = [make_char_filter(c) for c in body.get("char_filter", [])]
         return Analyzer(tokenizer, filters, chars)

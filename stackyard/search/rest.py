@@ -208,6 +208,7 @@ class Handlers:
     async def index(self, request):
         name = request.match_info["index"]
         c = self._c()
+        await self._run(self.d.node.read_state)
         if request.method == "PUT":
             body = await _body(request) or {}
             return _respond(request, await self._run(c.create_index, name, body))
@@ -236,6 +237,7 @@ class Handlers:
 
     async def mapping(self, request):
         c = self._c()
+        await self._run(self.d.node.read_state)     # a write elsewhere may have grown it
         names = await self._run(c.indices, request.match_info["index"])
         if request.method in ("PUT", "POST"):
             body = await _body(request) or {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from stackyard.search import aggs, highlight
 from stackyard.search.dsl import Parser
-from stackyard.search.mapping import parse_date
+from stackyard.search.mapping import parse_date, to_number
 from stackyard.search.query import QueryError
 from stackyard.search.schema import Schema
 
@@ -65,6 +65,8 @@ class Context:
         f = self.schema.get(field)
         if f is not None and f.type == "date":
             return lambda v, upper=False: _date_bound(v, field, upper)
+        if f is not None:
+            return lambda v, upper=False: to_number(f, v)
         return lambda v, upper=False: float(v)
 
     def expand_field(self, pattern: str) -> list[str]:
