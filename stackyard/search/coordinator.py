@@ -38,6 +38,19 @@ def not_found(index: str) -> SearchError:
                                        "resource.id": index})
 
 
+def base64_id(raw: bytes) -> str:
+    import base64
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _seconds(spec: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    for u in ("ms", "s", "m", "h", "d"):
+        if spec.endswith(u) and spec[:-len(u)].isdigit():
+            return int(spec[:-len(u)]) * units[u]
+    raise SearchError("illegal_argument_exception", f"failed to parse [{spec}] as a time value")
+
+
 def shard_of(doc_id: str, shards: int) -> int:
     return crc32c.crc32c(doc_id.encode()) % shards
 
@@ -46,6 +59,7 @@ class Coordinator:
     def __init__(self, node: Node):
         self.node = node
         self._rr = itertools.count()
+        self.scrolls: dict[str, dict] = {}
 
     # -- indices -------------------------------------------------------------------------
 
@@ -296,6 +310,35 @@ class Coordinator:
         spec = body.get("aggs") or body.get("aggregations")
         if spec:
             out["aggregations"] = aggs.reduce(spec, [r.get("aggs", {}) for r in results])
+        return out
+
+    # -- scroll ----------------------------------------------------------------------------
+    # A scroll pages through one query's hits by searching again from the next
+    # offset (no point-in-time snapshot: writes between pages may shift them).
+
+    def scroll_start(self, pattern, body: dict, keep: str) -> dict:
+        import secrets
+        body = {**body, "from": 0}
+        size = int(body.get("size", 10))
+        out = self.search(pattern, {**body, "_scroll": True})
+        scroll_id = base64_id(secrets.token_bytes(12))
+        self.scrolls[scroll_id] = {"pattern": pattern, "body": body, "next": size,
+                                   "until": time.monotonic() + _seconds(keep)}
+        out["_scroll_id"] = scroll_id
+        return out
+
+    def scroll_next(self, scroll_id: str) -> dict:
+        now = time.monotonic()
+        for k in [k for k, v in self.scrolls.items() if v["until"] < now]:
+            del self.scrolls[k]
+        ctx = self.scrolls.get(scroll_id)
+        if ctx is None:
+            raise SearchError("search_context_missing_exception",
+                              f"No search context found for id [{scroll_id}]", 404)
+        size = int(ctx["body"].get("size", 10))
+        out = self.search(ctx["pattern"], {**ctx["body"], "from": ctx["next"], "_scroll": True})
+        ctx["next"] += size
+        out["_scroll_id"] = scroll_id
         return out
 
     def _pick(self, index: str, sid: str, e: dict) -> str:

@@ -193,8 +193,11 @@ class Node:
                 log.warning("copy %s/%s (%s) did not open: %s", key[0], key[1], role, exc)
                 with self.lock:
                     self.copies.pop(key, None)
-                if role == "primary" and isinstance(exc, errors.CorruptDataError):
-                    self._give_up_primary(key, str(exc))
+                if isinstance(exc, errors.CorruptDataError):
+                    if role == "primary":
+                        self._give_up_primary(key, str(exc))
+                    else:
+                        self._ask_rewrite(key, str(exc))
 
     def _give_up_primary(self, key, why: str) -> None:
         """A primary that cannot open (a corrupt file) is handed to a replica."""
@@ -206,6 +209,19 @@ class Node:
                 e["primary"] = None
         log.error("primary %s/%s: %s; giving it up to a replica", index, sid, why)
         self.update_routing(index, drop)
+
+    def _ask_rewrite(self, key, why: str) -> None:
+        """A replica refused a corrupt file: the primary, whose copy is good,
+        writes its segments anew, and the replica tries again."""
+        index, sid = key
+        primary = self.routing[index]["shards"][sid]["primary"]
+        addr = self.servers.get(primary, {}).get("address")
+        log.error("replica %s/%s: %s; asking the primary for new files", index, sid, why)
+        if addr is not None:
+            try:
+                self.pool.call(addr, "rewrite", index=index, shard=sid)
+            except (OSError, errors.StackyardError) as exc:
+                log.warning("primary of %s/%s did not rewrite: %s", index, sid, exc)
 
     def _schema(self, index: str) -> tuple[dict, Schema]:
         entry = self.indices[index]

@@ -56,6 +56,8 @@ def make_app(daemon) -> web.Application:
     r.add_route("HEAD", "/", h.root)
     r.add_route("*", "/_bulk", h.bulk)
     r.add_route("*", "/_search", h.search)
+    r.add_route("*", "/_search/scroll", h.scroll)
+    r.add_route("DELETE", "/_search/scroll/{scroll_id}", h.clear_scroll)
     r.add_route("*", "/_count", h.count)
     r.add_route("*", "/_mget", h.mget)
     r.add_route("*", "/_refresh", h.refresh)
@@ -475,8 +477,28 @@ class Handlers:
 
     async def search(self, request):
         body = await self._search_body(request)
-        return _respond(request, await self._run(self._c().search,
-                                                 request.match_info.get("index"), body))
+        index = request.match_info.get("index")
+        if "scroll" in request.query:
+            return _respond(request, await self._run(self._c().scroll_start, index, body,
+                                                     request.query["scroll"]))
+        return _respond(request, await self._run(self._c().search, index, body))
+
+    async def scroll(self, request):
+        if request.method == "DELETE":
+            return await self.clear_scroll(request)
+        body = await _body(request) or {}
+        scroll_id = body.get("scroll_id") or request.query.get("scroll_id")
+        if not scroll_id:
+            raise SearchError("action_request_validation_exception",
+                              "Validation Failed: 1: scrollId is missing;")
+        return _respond(request, await self._run(self._c().scroll_next, scroll_id))
+
+    async def clear_scroll(self, request):
+        body = await _body(request) or {}
+        ids = body.get("scroll_id") or request.match_info.get("scroll_id") or []
+        ids = ids if isinstance(ids, list) else [ids]
+        n = sum(self._c().scrolls.pop(i, None) is not None for i in ids)
+        return _respond(request, {"succeeded": True, "num_freed": n})
 
     async def count(self, request):
         body = await self._search_body(request)

@@ -189,10 +189,11 @@ def search(schema: Schema, segments: list, body: dict, stats: dict | None = None
     size = int(body.get("size", 10))
     if start < 0 or size < 0:
         raise QueryError("[from] and [size] must not be negative", "illegal_argument_exception")
-    if start + size > MAX_WINDOW:
+    if start + size > MAX_WINDOW and not body.get("_scroll"):
         raise QueryError(f"Result window is too large, from + size must be less than or equal "
                          f"to: [{MAX_WINDOW}] but was [{start + size}]",
                          "illegal_argument_exception")
+    body = {k: v for k, v in body.items() if k != "_scroll"}
     ctx = Context(schema, segments, stats)
     parser = Parser(schema)
     query = parser.parse(body.get("query"))

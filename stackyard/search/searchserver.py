@@ -37,7 +37,7 @@ class SearchServerDaemon:
         self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.app = make_app(self.secret)
         for name in ("write", "replicate", "recover", "search", "get", "admin",
-                     "replica_refresh", "stats"):
+                     "replica_refresh", "stats", "rewrite"):
             self.app.router.add_post(f"/rpc/{name}", rpc(self._threaded(name)))
         self.app.router.add_get("/", self.page)
         self.app.router.add_get("/metrics", self.metrics)
@@ -174,6 +174,10 @@ class SearchServerDaemon:
 
     def rpc_replica_refresh(self, a):
         self.node.copy(a["index"], a["shard"]).shard.refresh()
+        return True
+
+    def rpc_rewrite(self, a):
+        self.node.copy(a["index"], a["shard"], "primary").shard.flush(rewrite=True)
         return True
 
     def rpc_stats(self, a):
