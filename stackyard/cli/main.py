@@ -136,11 +136,13 @@ def _add_groups() -> None:
     from stackyard.cli.coord import coord
     from stackyard.cli.hbase import hbase
     from stackyard.cli.mr import mr
+    from stackyard.cli.search import search
     from stackyard.cli.sql import sql
     main.add_command(coord)
     main.add_command(mr)
     main.add_command(sql)
     main.add_command(hbase)
+    main.add_command(search)
 
 
 _add_groups()

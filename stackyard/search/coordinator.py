@@ -184,6 +184,8 @@ class Coordinator:
             return n.write(args["index"], args["shard"], args["requests"])
         if rpc == "get":
             return n.copy(args["index"], args["shard"]).shard.get(args["id"])
+        if rpc == "adopt":
+            return n.adopt(args["index"], args["shard"], args["segment"])
         if rpc == "admin":
             return admin(n, args["index"], args["shard"], args["action"], args.get("n", 1))
         raise ValueError(rpc)
@@ -224,6 +226,15 @@ class Coordinator:
         sid = str(shard_of(routing or doc_id, self._nshards(index)))
         return self._on_primary(index, sid, "get", id=doc_id)
 
+    def import_segment(self, index: str, segment: str) -> dict:
+        """Every shard's primary takes in its batch-built SEGMENT."""
+        self.indices(index)
+        if not segment.startswith("_import") or not segment[7:].isalnum():
+            raise SearchError("illegal_argument_exception", f"not an import segment: {segment}")
+        counts = {sid: self._on_primary(index, sid, "adopt", segment=segment)
+                  for sid in self.node.routing[index]["shards"]}
+        return {"acknowledged": True, "shards": counts, "docs": sum(counts.values())}
+
     def admin(self, pattern: str | None, action: str, n: int = 1) -> dict:
         total = ok = 0
         for index in self.indices(pattern):
@@ -256,21 +267,22 @@ class Coordinator:
                 plan.setdefault(server, []).append([index, sid])
         results, failures = [], []
         for server, shards in plan.items():
-            try:
-                if server == self.node.name:
-                    results += search_shards(self.node, shards, shard_body)
+            got, failed = self._on_server(server, shards, shard_body)
+            results += got
+            for index, sid, why in failed:       # the shard's other copies, in turn
+                e = self.node.routing[index]["shards"][sid]
+                others = [s for s in [e["primary"], *(r for r, a in e["replicas"]
+                                                      if a in e["in_sync"])]
+                          if s and s != server]
+                for other in others:
+                    got, again = self._on_server(other, [[index, sid]], shard_body)
+                    if got:
+                        results += got
+                        break
                 else:
-                    addr = self.node.servers[server]["address"]
-                    results += self.node.pool.call(addr, "search", shards=shards,
-                                                   body=shard_body)
-            except QueryError:
-                raise
-            except errors.RemoteError as exc:
-                raise SearchError("search_phase_execution_exception", str(exc), 400) from None
-            except (OSError, errors.StackyardError, KeyError) as exc:
-                failures.append({"shard": -1, "index": None, "node": server,
-                                 "reason": {"type": "node_not_connected_exception",
-                                            "reason": str(exc)}})
+                    failures.append({"shard": int(sid), "index": index, "node": server,
+                                     "reason": {"type": "node_not_connected_exception",
+                                                "reason": why}})
         for r in results:
             if "error" in r:
                 raise SearchError(r["error"]["type"], r["error"]["reason"], 400)
@@ -340,6 +352,20 @@ class Coordinator:
         ctx["next"] += size
         out["_scroll_id"] = scroll_id
         return out
+
+    def _on_server(self, server: str, shards: list, body: dict) -> tuple[list, list]:
+        """SHARDS searched on SERVER: (results, [(index, shard, why) that failed])."""
+        try:
+            if server == self.node.name:
+                return search_shards(self.node, shards, body), []
+            addr = self.node.servers[server]["address"]
+            return self.node.pool.call(addr, "search", shards=shards, body=body), []
+        except QueryError:
+            raise
+        except errors.RemoteError as exc:
+            raise SearchError("search_phase_execution_exception", str(exc), 400) from None
+        except (OSError, errors.StackyardError, KeyError) as exc:
+            return [], [(index, sid, str(exc)) for index, sid in shards]
 
     def _pick(self, index: str, sid: str, e: dict) -> str:
         """A started copy: the primary or an in-sync replica, in turn."""

@@ -379,6 +379,35 @@ class Node:
         c.shard.replica_apply(ops)
         return True
 
+    def adopt(self, index: str, sid: str, segment: str) -> int:
+        """A batch-built segment into the primary and its replicas, then a commit."""
+        c = self.copy(index, sid, "primary")
+        with c.shard.lock:
+            for server, aid in list(c.targets.items()):
+                addr = self.servers.get(server, {}).get("address")
+                try:
+                    self.pool.call(addr, "adopt_replica", index=index, shard=sid, aid=aid,
+                                   segment=segment)
+                except (OSError, errors.StackyardError, TypeError) as exc:
+                    log.warning("replica %s could not take %s (%s); removing it", server,
+                                segment, exc)
+                    c.targets.pop(server, None)
+
+                    def drop(r, aid=aid):
+                        e = r["shards"][sid]
+                        e["replicas"] = [x for x in e["replicas"] if x[1] != aid]
+                        e["in_sync"] = [x for x in e["in_sync"] if x != aid]
+                    self.update_routing(index, drop)
+            n = c.shard.adopt(segment)
+            c.shard.flush()
+        return n
+
+    def adopt_replica(self, index: str, sid: str, aid: int, segment: str) -> int:
+        c = self.copies.get((index, str(sid)))
+        if c is None or c.role != "replica" or c.aid != aid or c.state != "started":
+            raise errors.NotServingError(f"[{index}][{sid}] has no started replica {aid} here")
+        return c.shard.adopt(segment)
+
     def recover(self, index: str, sid: str, server: str, aid: int) -> dict:
         c = self.copy(index, sid, "primary")
         with c.shard.lock:

@@ -80,6 +80,7 @@ def make_app(daemon) -> web.Application:
     r.add_route("*", "/{index}/_mapping", h.mapping)
     r.add_route("GET", "/{index}/_settings", h.settings)
     r.add_route("GET", "/{index}/_stats", h.index_stats)
+    r.add_route("POST", "/{index}/_import", h.import_segment)
     r.add_route("*", "/{index}/_doc", h.doc_auto)
     r.add_route("*", "/{index}/_doc/{id}", h.doc)
     r.add_route("*", "/{index}/_create/{id}", h.create)
@@ -505,6 +506,14 @@ class Handlers:
         body = {"query": body["query"]} if "query" in body else {}
         return _respond(request, await self._run(self._c().search,
                                                  request.match_info.get("index"), body, True))
+
+    async def import_segment(self, request):
+        """Ours, not Elasticsearch's: take in the segments `yard search index` built."""
+        body = await _body(request) or {}
+        if not isinstance(body.get("segment"), str):
+            raise SearchError("illegal_argument_exception", "[segment] is required")
+        return _respond(request, await self._run(self._c().import_segment,
+                                                 request.match_info["index"], body["segment"]))
 
     async def refresh(self, request):
         return _respond(request, await self._run(self._c().admin,

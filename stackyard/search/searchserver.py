@@ -37,7 +37,7 @@ class SearchServerDaemon:
         self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.app = make_app(self.secret)
         for name in ("write", "replicate", "recover", "search", "get", "admin",
-                     "replica_refresh", "stats", "rewrite"):
+                     "replica_refresh", "stats", "rewrite", "adopt", "adopt_replica"):
             self.app.router.add_post(f"/rpc/{name}", rpc(self._threaded(name)))
         self.app.router.add_get("/", self.page)
         self.app.router.add_get("/metrics", self.metrics)
@@ -179,6 +179,12 @@ class SearchServerDaemon:
     def rpc_rewrite(self, a):
         self.node.copy(a["index"], a["shard"], "primary").shard.flush(rewrite=True)
         return True
+
+    def rpc_adopt(self, a):
+        return self.node.adopt(a["index"], a["shard"], a["segment"])
+
+    def rpc_adopt_replica(self, a):
+        return self.node.adopt_replica(a["index"], a["shard"], a["aid"], a["segment"])
 
     def rpc_stats(self, a):
         return coordinator.node_stats(self.node)

@@ -212,6 +212,35 @@ class Shard:
         self.since_commit.append(op)
         return True
 
+    def adopt(self, name: str) -> int:
+        """Take in segment NAME, built by a batch job and written beside the
+        shard's files: its documents get this shard's next sequence numbers
+        and supersede older copies of their ids. The caller flushes."""
+        with self.lock:
+            self.refresh()
+            seg = Segment.load(name, lambda p: self.fs.cat(self._file(name, p)))
+            base = self.max_seq + 1
+            seg.seq = np.arange(base, base + seg.maxdoc, dtype=np.int64)
+            seg.term = np.full(seg.maxdoc, self.term, dtype=np.int64)
+            version = np.ones(seg.maxdoc, dtype=np.int64)
+            for d, doc_id in enumerate(seg.ids):
+                cur, where = self.lookup(doc_id)
+                if cur is not None:
+                    version[d] = cur.version + 1
+                if where is not None:
+                    old, od = where
+                    old.live[od] = False
+                    if old.name in self.persisted:
+                        self.dirty.add(old.name)
+                self.tombstones.pop(doc_id, None)
+            seg.version = version
+            self.counter += 1
+            seg.name = f"_{self.term}_{self.counter}"     # written anew, with its numbers
+            self.segments = self.segments + [seg]
+            self.max_seq = base + seg.maxdoc - 1
+            self.stats["indexed"] += seg.maxdoc
+            return seg.maxdoc
+
     def log(self, ops: list[list]) -> None:
         """Make OPS durable in this copy's translog (an hflush)."""
         self.tlog.add(ops)
