@@ -18,6 +18,14 @@ from stackyard.cluster.home import Home
 from stackyard.cluster.local import LocalCluster, Settings
 from stackyard.connect import connect
 
+# A pytest-xdist worker's __main__ is execnet's `python -c` module, without a
+# file; pyspark-client takes such a process for its own doctest runner and
+# exits it on import of pyspark.sql.connect (pyspark/sql/connect/utils.py).
+# A test process is no doctest runner: say where its main module is.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = sys.argv[0] or "pytest-xdist-worker"
+
 MiB = 1 << 20
 FAST = dict(chunk_size=1 * MiB, heartbeat_interval=0.3, dead_after=2.0, lease_timeout=2.0, coords=0,
             report_interval=2.0, workers=0,

@@ -627,12 +627,16 @@ def connect_available() -> bool:
     """Whether this Python can serve Spark Connect (pyspark-client's protocol
     modules and grpcio: `pip install 'stackyard[connect]'`)."""
     import importlib.util
-    import warnings
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")    # pyspark's note on pandas versions
-            return all(importlib.util.find_spec(m) is not None for m in
-                       ("grpc", "grpc_status", "pyspark.sql.connect.proto"))
+        # pyspark's own modules are looked for on disk, not imported: importing
+        # pyspark.sql.connect in a process whose __main__ has no file (python -c,
+        # a pytest-xdist worker) makes pyspark-client exit the process
+        pyspark = importlib.util.find_spec("pyspark")
+        found = pyspark is not None and any(
+            (Path(p) / "sql" / "connect" / "proto" / "__init__.py").exists()
+            for p in pyspark.submodule_search_locations or [])
+        return found and all(importlib.util.find_spec(m) is not None
+                             for m in ("grpc", "grpc_status"))
     except (ImportError, ValueError):
         return False
 
