@@ -6,7 +6,9 @@ import pytest
 
 from tests.conftest import MiniCluster
 
-ENGINE = dict(workers=2, worker_dead_after=2.0, speculative_min_seconds=1.0, worker_slots=2)
+# 5 s: the tests run two at a time on two cores, and a worker whose heartbeat a
+# loaded machine delays by 2 s is not dead (its tasks would run twice)
+ENGINE = dict(workers=2, worker_dead_after=5.0, speculative_min_seconds=1.0, worker_slots=2)
 
 
 @pytest.fixture(scope="module")
