@@ -197,3 +197,25 @@ class Registry:
             except NoNode:
                 pass
         return out
+
+
+def watch_lock(client: CoordClient, path: str, session_timeout: float, lost) -> None:
+    """Block, checking that the ephemeral lock node PATH is still ours; call
+    LOST(why) the moment it is gone or can no longer be vouched for (no
+    renewal within SESSION_TIMEOUT). A server holding its lock this way stops
+    serving before the master can have given its work to another (Bigtable's
+    tablet servers and Chubby)."""
+    from stackyard import errors
+    last_ok = time.monotonic()
+    while True:
+        time.sleep(session_timeout / 5)
+        if client.expired:
+            lost("its coordination session expired")
+        try:
+            if client.exists(path) is None:
+                lost("its lock node is gone")
+            last_ok = time.monotonic()
+        except (errors.ClusterUnavailable, errors.StackyardError, OSError):
+            pass
+        if time.monotonic() - last_ok > session_timeout:
+            lost("it could not renew its lock within the session timeout")

@@ -19,7 +19,7 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.cluster.tls import server_context
 from stackyard.coord.client import CoordClient
-from stackyard.coord.recipes import Election
+from stackyard.coord.recipes import Election, watch_lock
 from stackyard.coord.recipes import _ensure as ensure_path
 from stackyard.dfs.client import FileSystem
 from stackyard.net.auth import Secret
@@ -132,20 +132,8 @@ class SearchServerDaemon:
         log.info("search server %s is the master (allocates shards)", self.node.name)
 
     def _watch_lock(self) -> None:
-        last_ok = time.monotonic()
-        while True:
-            time.sleep(self.cfg.session_timeout / 5)
-            coord = self.node.coord
-            if coord.expired:
-                self.fatal("its coordination session expired")
-            try:
-                if coord.exists(f"{SERVERS}/{self.node.name}") is None:
-                    self.fatal("its lock node is gone")
-                last_ok = time.monotonic()
-            except (errors.ClusterUnavailable, errors.StackyardError, OSError):
-                pass
-            if time.monotonic() - last_ok > self.cfg.session_timeout:
-                self.fatal("it could not renew its lock within the session timeout")
+        watch_lock(self.node.coord, f"{SERVERS}/{self.node.name}", self.cfg.session_timeout,
+                   self.fatal)
 
     def fatal(self, why: str) -> None:
         log.critical("search server %s stops: %s", self.node.name, why)

@@ -26,6 +26,7 @@ from stackyard import errors
 from stackyard.cluster.tls import server_context
 from stackyard.coord.client import CoordClient
 from stackyard.coord.recipes import _ensure as ensure_path
+from stackyard.coord.recipes import watch_lock
 from stackyard.coord.tree import NoNode
 from stackyard.dfs.client import FileSystem
 from stackyard.net.auth import Secret
@@ -99,22 +100,8 @@ class TabletServerDaemon:
         log.info("tablet server %s holds its lock", self.name)
 
     def _watch_lock(self) -> None:
-        """Stop serving the moment the lock is gone or can no longer be
-        vouched for (no renewal within the session timeout)."""
-        last_ok = time.monotonic()
-        period = self.cfg.session_timeout / 5
-        while True:
-            time.sleep(period)
-            if self.coord.expired:
-                self.fatal("its coordination session expired")
-            try:
-                if self.coord.exists(f"{meta.SERVERS}/{self.name}") is None:
-                    self.fatal("its lock node is gone")
-                last_ok = time.monotonic()
-            except (errors.ClusterUnavailable, errors.StackyardError, OSError):
-                pass
-            if time.monotonic() - last_ok > self.cfg.session_timeout:
-                self.fatal("it could not renew its lock within the session timeout")
+        watch_lock(self.coord, f"{meta.SERVERS}/{self.name}", self.cfg.session_timeout,
+                   self.fatal)
 
     def fatal(self, why: str) -> None:
         log.critical("tablet server %s stops: %s (its tablets will be served elsewhere)",
