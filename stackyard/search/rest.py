@@ -125,6 +125,8 @@ def _middleware(daemon):
             return _error(request, exc.kind, str(exc), 400)
         except AnalysisError as exc:
             return _error(request, "illegal_argument_exception", str(exc), 400)
+        except RecursionError:
+            return _error(request, "parsing_exception", "the request nests too deeply", 400)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             kind = getattr(exc, "kind", None)
             if kind == "version_conflict_engine_exception":
@@ -136,6 +138,9 @@ def _middleware(daemon):
         except (OSError, errors.StackyardError) as exc:
             log.warning("%s %s: %s", request.method, request.path, exc)
             return _error(request, "unavailable_shards_exception", str(exc), 503)
+        except Exception as exc:  # noqa: BLE001 - a bug: say so, keep serving
+            log.exception("%s %s", request.method, request.path)
+            return _error(request, "exception", f"{type(exc).__name__}: {exc}", 500)
     return guard
 
 
