@@ -261,11 +261,8 @@ def test_authentication_and_malformed_requests(scluster, es, docs):
     assert status == 400 and "newline" in json.loads(body)["error"]["reason"]
     status, _, body = _raw(scluster, "GET", "/books/_nothing_here", None, auth)
     assert status == 400 and "no handler" in json.loads(body)["error"]["reason"]
-    deep = {"match_all": {}}
-    for _ in range(3000):
-        deep = {"bool": {"must": [deep]}}
-    status, _, body = _raw(scluster, "POST", "/books/_search",
-                           json.dumps({"query": deep}).encode(), auth)
+    deep = '{"query":' + '{"bool":{"must":[' * 3000 + '{"match_all":{}}' + "]}}" * 3000 + "}"
+    status, _, body = _raw(scluster, "POST", "/books/_search", deep.encode(), auth)
     assert status == 400 and json.loads(body)["error"]["type"] == "parsing_exception"
     status, _, _ = _raw(scluster, "POST", "/books/_search", b" " * (101 << 20), auth)
     assert status == 413
