@@ -18,13 +18,15 @@ from stackyard.cluster.home import Home
 from stackyard.cluster.local import LocalCluster, Settings
 from stackyard.connect import connect
 
-# A pytest-xdist worker's __main__ is execnet's `python -c` module, without a
-# file; pyspark-client takes such a process for its own doctest runner and
-# exits it on import of pyspark.sql.connect (pyspark/sql/connect/utils.py).
-# A test process is no doctest runner: say where its main module is.
+# A pytest-xdist worker's __main__ is execnet's `python -c` module, with no
+# file and no spec; pyspark-client takes such a process for its own doctest
+# runner and exits it on import of pyspark.sql.connect (its connect/utils.py).
+# A spec named __main__ says otherwise, and multiprocessing's spawn (dask's
+# process pool) then leaves the main module alone, as it must here.
 _main = sys.modules["__main__"]
 if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
-    _main.__file__ = sys.argv[0] or "pytest-xdist-worker"
+    import importlib.machinery
+    _main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
 
 MiB = 1 << 20
 FAST = dict(chunk_size=1 * MiB, heartbeat_interval=0.3, dead_after=2.0, lease_timeout=2.0, coords=0,

@@ -6,6 +6,8 @@ any Spark Connect server (Sail's, for one)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.connect.conftest import remote
 from tests.connect.doctests import MODULES, run
 
@@ -14,6 +16,7 @@ FLOORS = {"dataframe.py": 0.65, "column.py": 0.80, "group.py": 0.80, "window.py"
           "readwriter.py": 0.50, "catalog.py": 0.60, "functions/builtin.py": 0.44}
 
 
+@pytest.mark.timeout(1500)      # seven modules' examples, beside the rest of the suite
 def test_pysparks_own_doctests_pass_against_stackyard(connect_cluster, tmp_path):
     counts = run(remote(connect_cluster), MODULES, workdir=str(tmp_path))
     report = ", ".join(f"{m} {p}/{n}" for m, (p, n) in counts.items())
