@@ -7,6 +7,7 @@ and score constantly, as Elasticsearch rewrites them."""
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,11 +24,12 @@ class QueryError(ValueError):
         self.kind = kind
 
 
-class Query:
+class Query(ABC):
     boost: float = 1.0
 
+    @abstractmethod
     def run(self, ctx, seg) -> Matches:
-        raise NotImplementedError
+        """The documents of segment SEG this query matches, with their scores."""
 
     def terms(self) -> list[tuple[str, str]]:
         """(field, term) pairs a highlighter should mark."""
@@ -170,8 +172,9 @@ class _Expanding(Query):
     """A query that stands for every term of the dictionary it accepts."""
     field: str
 
+    @abstractmethod
     def accept(self, f) -> range | list[int]:
-        raise NotImplementedError
+        """The ordinals of the terms of field index F this query stands for."""
 
     def run(self, ctx, seg):
         f = seg.fields.get(self.field)

@@ -18,6 +18,7 @@ import time
 from aiohttp import web
 
 from stackyard import errors
+from stackyard.search import bulk
 from stackyard.search.analysis import AnalysisError
 from stackyard.search.coordinator import SearchError, not_found
 from stackyard.search.query import QueryError
@@ -295,9 +296,8 @@ class Handlers:
         res = (await self._run(c.write, index, [req]))[0]
         if "error" in res:
             e = res["error"]
-            status = {"version_conflict_engine_exception": 409,
-                      "document_missing_exception": 404}.get(e["type"], 400)
-            return _error(request, e["type"], e["reason"], status, index=index)
+            return _error(request, e["type"], e["reason"], bulk.status_of(e["type"]),
+                          index=index)
         if _flag(request, "refresh"):
             await self._run(c.admin, index, "refresh")
         res["_shards"] = self._shards(res)
@@ -389,52 +389,7 @@ class Handlers:
         started = time.monotonic()
         raw = await request.read()
         default = request.match_info.get("index")
-        lines = [ln for ln in raw.split(b"\n") if ln.strip()]
-        items, groups = [], {}
-        i = 0
-        while i < len(lines):
-            try:
-                action = json.loads(lines[i])
-                (kind, meta), = action.items()
-            except (ValueError, AttributeError):
-                raise SearchError("illegal_argument_exception",
-                                  f"Malformed action/metadata line [{i + 1}], expected "
-                                  "START_OBJECT or END_OBJECT") from None
-            if kind not in ("index", "create", "update", "delete"):
-                raise SearchError("illegal_argument_exception",
-                                  f"Malformed action/metadata line [{i + 1}], expected one of "
-                                  f"[create, delete, index, update] but found [{kind}]")
-            index = meta.get("_index", default)
-            if index is None:
-                raise SearchError("action_request_validation_exception",
-                                  "Validation Failed: 1: index is missing;")
-            req = {"id": None if meta.get("_id") is None else str(meta["_id"])}
-            if "if_seq_no" in meta:
-                req["if_seq_no"], req["if_primary_term"] = meta["if_seq_no"], \
-                    meta.get("if_primary_term", 0)
-            if "routing" in meta:
-                req["routing"] = meta["routing"]
-            if kind == "delete":
-                req["kind"] = "delete"
-                i += 1
-            else:
-                if i + 1 >= len(lines):
-                    raise SearchError("illegal_argument_exception",
-                                      f"The bulk request must be terminated by a newline "
-                                      f"[\\n] (action on line {i + 1} has no document)")
-                try:
-                    doc = json.loads(lines[i + 1])
-                except ValueError as exc:
-                    raise SearchError("parse_exception", f"line {i + 2}: {exc}") from None
-                if kind == "update":
-                    req.update(kind="update", doc=doc.get("doc"), upsert=doc.get("upsert"),
-                               doc_as_upsert=doc.get("doc_as_upsert", False))
-                else:
-                    req.update(kind="index", source=doc,
-                               op_type="create" if kind == "create" else "index")
-                i += 2
-            items.append((kind, index))
-            groups.setdefault(index, []).append((len(items) - 1, req))
+        items, groups = bulk.parse(raw, default)
         results: list = [None] * len(items)
         for index, reqs in groups.items():
             try:
@@ -452,9 +407,7 @@ class Handlers:
             res.setdefault("_index", index)
             if "error" in res:
                 failed = True
-                res["status"] = {"version_conflict_engine_exception": 409,
-                                 "document_missing_exception": 404,
-                                 "index_not_found_exception": 404}.get(res["error"]["type"], 400)
+                res["status"] = bulk.status_of(res["error"]["type"])
             else:
                 res["_shards"] = self._shards(res)
                 res["status"] = 201 if res["result"] == "created" else (

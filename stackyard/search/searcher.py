@@ -30,17 +30,22 @@ class Context:
         self.similarity = schema.similarity
         self._stats = stats or {}
         self._field: dict[str, tuple[int, int, int]] = {}
+        self._terms: dict[str, tuple[int, int]] = {}
 
     def term_stats(self, field: str, term: str) -> tuple[int, int]:
+        """(documents with TERM, documents with FIELD) over the shard; asked once
+        per segment a query runs on, so summed over the segments only once."""
         key = f"{field}\x00{term}"
         if key in self._stats:
             return tuple(self._stats[key])
-        df = 0
-        for s in self.segments:
-            f = s.fields.get(field)
-            if f is not None and (i := f.ord(term)) >= 0:
-                df += f.doc_freq(i)
-        return df, max(self.field_stats(field)[0], df, 1)
+        if key not in self._terms:
+            df = 0
+            for s in self.segments:
+                f = s.fields.get(field)
+                if f is not None and (i := f.ord(term)) >= 0:
+                    df += f.doc_freq(i)
+            self._terms[key] = (df, max(self.field_stats(field)[0], df, 1))
+        return self._terms[key]
 
     def field_stats(self, field: str) -> tuple[int, int, int]:
         """(documents with the field, its tokens, its postings) over the shard."""

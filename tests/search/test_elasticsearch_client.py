@@ -267,3 +267,33 @@ def test_authentication_and_malformed_requests(scluster, es, docs):
     status, _, _ = _raw(scluster, "POST", "/books/_search", b" " * (101 << 20), auth)
     assert status == 413
     assert es.count(index="books")["count"] >= 10_000        # still serving
+
+
+def test_internal_endpoints_refuse_bad_requests(scluster, es, docs):
+    """The search servers' own RPC port: no credentials, a wrong secret, a
+    body that is not msgpack, a list for a map and an oversized body are
+    each refused with a 4xx, and the server serves on."""
+    import http.client
+
+    from stackyard import errors
+    from stackyard.net.client import HttpPool
+    from tests.search.conftest import search_servers
+    address = search_servers(scluster)[0]["address"]
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", "/rpc/stats", body=b"\x80")
+    assert conn.getresponse().status == 401
+    conn.close()
+    wrong = HttpPool(Secret.generate())
+    with pytest.raises(errors.AuthError):
+        wrong.call(address, "stats")
+    wrong.close()
+    pool = scluster.client.fs.pool
+    for body in (b"\xc1 not msgpack", b"\x91\x01"):
+        r = pool.request(address, "POST", "/rpc/search", body=body)
+        assert r.status == 400, r.status
+        r.read()
+    r = pool.request(address, "POST", "/rpc/write", body=b"\0" * (65 << 20))
+    assert 400 <= r.status < 500, r.status
+    r.read()
+    assert es.count(index="books")["count"] >= 10_000
