@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 MODULES = ("dataframe.py", "column.py", "group.py", "window.py", "readwriter.py",
@@ -21,11 +22,16 @@ def run(url: str, modules=MODULES, python: str = sys.executable, timeout: float 
     sql = Path(pyspark.__file__).parent / "sql"
     env = {**os.environ, "SPARK_REMOTE": url, "PYTHONHASHSEED": "0",
            "PYTHONPATH": str(Path(__file__).parent)}
+    # an ini of its own: pytest would otherwise find the project's pyproject.toml
+    # above a venv kept in the checkout and take its addopts (xdist workers, in
+    # whose __main__ pyspark's connect client refuses to start)
+    ini = Path(workdir or tempfile.mkdtemp()) / "doctest-pytest.ini"
+    ini.write_text("[pytest]\n")
     out = {}
     for m in modules:
         proc = subprocess.run(
-            [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "doctest_plugin",
-             "--rootdir", str(sql), "--doctest-modules", str(sql / m), "-o",
+            [python, "-m", "pytest", "-q", "-c", str(ini), "-p", "no:cacheprovider",
+             "-p", "no:xdist", "-p", "doctest_plugin", "--rootdir", str(sql), "--doctest-modules", str(sql / m), "-o",
              "doctest_optionflags=ELLIPSIS NORMALIZE_WHITESPACE", "--timeout", "120",
              "-p", "no:randomly"], capture_output=True, text=True, env=env, timeout=timeout,
             cwd=workdir)
