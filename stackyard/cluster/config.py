@@ -249,6 +249,7 @@ class TabletServerConfig:
     block_cache_bytes: int = 256 * MiB
     wal_roll_bytes: int = 64 * MiB     # a new log file past this
     replication: int = 0               # of its DFS files; 0: the DFS default
+    chunkserver: str = ""              # host:port of the chunkserver beside it (locality)
 
     def validate(self) -> TabletServerConfig:
         _positive(self, "session_timeout", "flush_bytes", "split_bytes", "block_cache_bytes",

@@ -333,8 +333,10 @@ class LocalCluster:
         for i in range(1, (s.tablet_servers or s.chunkservers) + 1):
             name = f"tabletserver-{i}"
             if not h.conf(name).exists():
+                cs = _read_toml(h.conf(f"chunkserver-{(i - 1) % s.chunkservers + 1}"))
                 dump(TabletServerConfig(
                     data_dir=str(h.data(name)), addr_file=str(h.addr_file(name)),
+                    chunkserver=f"{cs['host']}:{cs['port']}",
                     flush_bytes=s.tablet_flush_bytes, split_bytes=s.tablet_split_bytes,
                     **self._tls(name), **common).validate(), h.conf(name))
             out.append({"name": name, "role": "tabletserver"})

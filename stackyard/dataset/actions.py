@@ -250,6 +250,13 @@ class Actions:
         """Partitions as framed pickled batches, which sc.pickleFile reads."""
         self.ctx._save(self._node, path, "pickle")
 
+    def saveToTable(self, name: str, batch: int = 1000) -> None:  # noqa: N802
+        """Put (row key, {b"family:qualifier": value}) elements into the table
+        store's table NAME (it must exist), a tablet's batch at a time. Every
+        put of the job has one timestamp, so a task run again writes the same
+        cells; values that are not bytes are stored as UTF-8 text."""
+        self.ctx._save_table(self._node, name, batch)
+
 
 _EMPTY = object()
 MAX_SAMPLE = sys.maxsize - int(10 * math.sqrt(sys.maxsize))

@@ -224,6 +224,26 @@ class Context:
             splits.append(Split(f["path"], 0, f["length"], tuple(locs[0].hosts) if locs else ()))
         return self._rdd(lineage.PickleFileNode(splits, "pickleFile", self._site()))
 
+    def table(self, name: str, columns=None, filter: str | None = None,  # noqa: A002
+              start: bytes = b"", stop: bytes = b"", versions: int = 1) -> RDD:
+        """The rows of the table-store table NAME as (row key, {b"cf:q": value}),
+        a partition per tablet, each run beside its tablet's server."""
+        from stackyard.table import filters
+        from stackyard.table.jobs import table_splits
+        if filter:
+            filters.parse(filter)
+        splits = table_splits(self.client.tables, name, bytes(start), bytes(stop))
+        read = {"columns": columns, "filter": filter, "versions": versions}
+        return self._rdd(lineage.TableNode(splits, read, "table", self._site()))
+
+    def _save_table(self, node: lineage.Node, name: str, batch: int) -> None:
+        from stackyard.table.jobs import check_table, coords_of, job_timestamp, write_rows
+        tables = self.client.tables
+        check_table(tables, name)
+        coords, ts = coords_of(tables), job_timestamp()
+        self._run_job(node, lambda _split, it, rt: write_rows(rt.ctx, coords, name, it, ts,
+                                                             batch), None, "saveToTable")
+
     def _files(self, paths: str) -> list[dict]:
         from stackyard.compute.splits import input_files
         out = []

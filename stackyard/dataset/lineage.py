@@ -241,6 +241,23 @@ class PickleFileNode(Node):
         return list(self.splits[split].hosts)
 
 
+class TableNode(Node):
+    """The rows of a table-store table: a partition per tablet, (row key,
+    {b"family:qualifier": value}) in row order."""
+    kind = "TableRDD"
+
+    def __init__(self, splits: list, read: dict, op: str, site: str):
+        super().__init__(len(splits), [], op, site)
+        self.splits, self.read = splits, read
+
+    def compute(self, split: int, rt) -> Iterator:
+        from stackyard.table.jobs import read_split
+        return read_split(rt.ctx, self.splits[split], **self.read)
+
+    def locations(self, split: int) -> list[str]:
+        return list(self.splits[split].hosts)
+
+
 # -- narrow transformations -----------------------------------------------------------
 
 

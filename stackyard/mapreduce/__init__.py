@@ -1,5 +1,6 @@
 """MapReduce on the job engine: `Job` (Python), `StreamingJob` (Hadoop
-Streaming's contract), and the input / output formats."""
+Streaming's contract), and the input / output formats (DFS files, and the
+table store's tables)."""
 
 from stackyard.compute.client import JobFailed
 from stackyard.mapreduce.formats import (
@@ -15,6 +16,8 @@ from stackyard.mapreduce.formats import (
 )
 from stackyard.mapreduce.job import Job, JobResult
 from stackyard.mapreduce.streaming import StreamingJob
+from stackyard.mapreduce.tables import TableInput, TableOutput
 
 __all__ = ["Job", "JobResult", "JobFailed", "StreamingJob", "TextInput", "KeyValueInput",
-           "PickleInput", "FixedRecordInput", "TextBlockInput", "TextOutput", "PickleOutput", "RawOutput", "Split"]
+           "PickleInput", "FixedRecordInput", "TextBlockInput", "TextOutput", "PickleOutput",
+           "RawOutput", "Split", "TableInput", "TableOutput"]

@@ -37,9 +37,19 @@ class InputFormat(ABC):
                 out.append(Split(f["path"], c.offset, c.length, tuple(c.hosts)))
         return out
 
+    def plan(self, client, inputs) -> list:
+        """The job's splits, on the driver; formats over something other than
+        DFS files (the table store) take what they need from CLIENT."""
+        return self.splits(client.fs, inputs)
+
     @abstractmethod
     def read(self, fs, split: Split, counters: dict) -> Iterator[tuple]:
         """The records of SPLIT; adds what it read to counters["bytes_read"]."""
+
+    def read_task(self, ctx, split) -> Iterator[tuple]:
+        """The records of SPLIT in the task CTX (a format needing more than the
+        DFS overrides this)."""
+        return self.read(ctx.fs, split, ctx.counters)
 
 
 class TextInput(InputFormat):
@@ -128,9 +138,19 @@ class PickleInput(InputFormat):
 
 
 class OutputFormat(ABC):
+    to_files = True        # part files under the output directory, committed
+
     @abstractmethod
     def write(self, f, records: Iterable[tuple], counters: dict) -> None:
         """RECORDS into the open DFS file F; counts counters["output_records"]."""
+
+    def prepare(self, client, output: str) -> None:  # noqa: B027 (most formats need none)
+        """On the driver, before the job (an output that is not files checks
+        its target here)."""
+
+    def write_task(self, ctx, records: Iterable[tuple]) -> None:
+        """RECORDS of the task CTX, for an output that is not files."""
+        raise NotImplementedError
 
 
 class TextOutput(OutputFormat):

@@ -136,9 +136,13 @@ class Job:
         client = client or connect()
         try:
             fs = client.fs
-            output = check_output(fs, output)
+            files_out = self.output_format.to_files
+            if files_out:
+                output = check_output(fs, output)
+            else:
+                self.output_format.prepare(client, output)
             try:
-                splits = self.input_format.splits(fs, input)
+                splits = self.input_format.plan(client, input)
             except FileNotFoundError as exc:
                 raise FileNotFoundError(2, "Input path does not exist",
                                         exc.filename or str(input)) from None
@@ -156,19 +160,22 @@ class Job:
             spec = {"name": self.name or type(self).__name__, "user": fs.user,
                     "groups": fs.groups, "max_attempts": self.max_attempts,
                     "speculative": self.speculative, "stages": stages}
-            fs.mkdir(output)
+            if files_out:
+                fs.mkdir(output)
             started = time.monotonic()
             engine = client.engine
             job_id = engine.submit(spec, payload)
             try:
                 summary = engine.wait(job_id, progress)
             except JobFailed:
-                finish_output(fs, output, succeeded=False)
+                if files_out:
+                    finish_output(fs, output, succeeded=False)
                 raise
             except KeyboardInterrupt:
                 engine.kill(job_id)
                 raise
-            finish_output(fs, output, succeeded=True)
+            if files_out:
+                finish_output(fs, output, succeeded=True)
             return JobResult(job_id, output, summary["counters"], time.monotonic() - started,
                              summary)
         finally:

@@ -39,7 +39,7 @@ class MapReduceProgram:
         job, c = self.job, ctx.counters
         split = ctx.split = self.splits[ctx.task]     # Hadoop's context.getInputSplit()
         c["map_input_bytes"] = c.get("map_input_bytes", 0) + split.length
-        records = counted(job.input_format.read(ctx.fs, split, c), c, "map_input_records")
+        records = counted(job.input_format.read_task(ctx, split), c, "map_input_records")
         if not self.reducers:
             pairs = counted(job.map_records(records), c, "map_output_records")
             self._publish(ctx, f"part-m-{ctx.task:05d}", pairs)
@@ -58,6 +58,10 @@ class MapReduceProgram:
         self._publish(ctx, f"part-r-{ctx.task:05d}", out)
 
     def _publish(self, ctx: TaskContext, name: str, records) -> None:
+        if not self.job.output_format.to_files:
+            self.job.output_format.write_task(ctx, records)
+            return
+
         def write(f) -> None:
             self.job.output_format.write(f, records, ctx.counters)
 

@@ -111,6 +111,7 @@ class ConnectSession:
         c = Catalog(self.sql.metastore, self.sql.client.fs, text, self.sql.local_tables,
                     self.sql.global_tables)
         c.database = self.sql.database
+        c.client = self.sql.client
         return c
 
     def run_query(self, query: exp.Expression) -> pa.Table:

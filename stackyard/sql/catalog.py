@@ -43,6 +43,7 @@ class Catalog:
         self.database = "default"
         self.text = sql_text
         self.parallelism = 2
+        self.client = None        # the cluster's client, for tables not in files
         self._tables: dict[tuple[str, str], tuple[dict, list | None]] = {}
 
     # -- names --------------------------------------------------------------------------
@@ -99,6 +100,10 @@ class Catalog:
         return table, parts
 
     def scan(self, table: dict, partitions, columns, conjuncts):
+        if table["format"] == "hbase":
+            from stackyard.sql import tablestore
+            return tablestore.plan(self.client.tables, table, columns, conjuncts,
+                                   self.parallelism)
         return plan_scan(self.fs, table, partitions, columns, conjuncts, self.parallelism)
 
     # -- compiling a query --------------------------------------------------------------

@@ -17,7 +17,8 @@ from stackyard.sql.result import Result, message
 from stackyard.sql.types import arrow_type
 
 FORMAT_NAMES = {"parquet": "parquet", "textfile": "textfile", "text": "textfile",
-                "orc": "orc", "jsonfile": "jsonfile", "json": "jsonfile", "csv": "csv"}
+                "orc": "orc", "jsonfile": "jsonfile", "json": "jsonfile", "csv": "csv",
+                "hbase": "hbase"}
 
 
 def run(session, stmt: exp.Expression, catalog) -> Result:
@@ -79,7 +80,9 @@ def table_spec(session, stmt: exp.Create, columns: list[dict] | None) -> dict:
                             f"(STORED AS PARQUET | TEXTFILE | ORC | JSONFILE, USING csv)")
     external = props.get("external", False)
     location = props.get("location")
-    if external and not location:
+    if fmt == "hbase":
+        location = location or ""           # its rows are in the table store, not files
+    elif external and not location:
         raise AnalysisError("CREATE EXTERNAL TABLE needs a LOCATION")
     if location is None:
         location = posixpath.join(session.metastore.database(db)["location"], name)
@@ -121,7 +124,10 @@ def create_table(session, stmt: exp.Create, catalog) -> Result:
             raise AnalysisError("CREATE TABLE without columns needs a LOCATION to read them from")
         columns = infer_columns(session.client.fs, fmt, props["location"])
     spec = table_spec(session, stmt, columns)
-    if session.metastore.create_table(spec, bool(stmt.args.get("exists"))):
+    if spec["format"] == "hbase":
+        from stackyard.sql import tablestore
+        tablestore.check_spec(spec, session.client.tables)
+    if session.metastore.create_table(spec, bool(stmt.args.get("exists"))) and spec["location"]:
         session.client.fs.mkdir(spec["location"])
     return message("OK")
 
@@ -408,7 +414,10 @@ def show_create(table: dict) -> str:
     if table["format"] in ("textfile", "csv"):
         d = table["delimiter"].encode("unicode_escape").decode()
         text += f"\nROW FORMAT DELIMITED FIELDS TERMINATED BY '{d}'"
-    text += f"\nSTORED AS {table['format'].upper()}\nLOCATION '{table['location']}'"
+    if table["format"] == "hbase":
+        text += "\nSTORED BY 'org.apache.hadoop.hive.hbase.HBaseStorageHandler'"
+    else:
+        text += f"\nSTORED AS {table['format'].upper()}\nLOCATION '{table['location']}'"
     if table["properties"]:
         text += "\nTBLPROPERTIES (" + ", ".join(
             f"'{k}'='{v}'" for k, v in sorted(table["properties"].items())) + ")"
@@ -426,6 +435,16 @@ def _props(stmt: exp.Create) -> dict:
             out["external"] = True
         elif isinstance(p, exp.FileFormatProperty):
             out["format"] = (p.this.name if p.this is not None else "").lower()
+        elif isinstance(p, exp.StorageHandlerProperty):
+            from stackyard.sql.tablestore import is_handler
+            handler = p.this.name if p.this is not None else ""
+            if not is_handler(handler):
+                raise AnalysisError(f"unsupported storage handler {handler!r} (the table "
+                                    "store's: org.apache.hadoop.hive.hbase.HBaseStorageHandler)")
+            out["format"] = "hbase"
+        elif isinstance(p, exp.SerdeProperties):
+            for o in p.expressions:
+                out["properties"][o.name] = o.args["value"].name
         elif isinstance(p, exp.LocationProperty):
             out["location"] = p.this.name
         elif isinstance(p, exp.SchemaCommentProperty):

@@ -64,6 +64,9 @@ def insert(session, table: dict, query: exp.Expression, catalog, values: dict,
            overwrite: bool, plan=None) -> int:
     fs = session.client.fs
     root = plan if plan is not None else session.plan(query, catalog)[0]
+    if table["format"] == "hbase":
+        from stackyard.sql import tablestore
+        return tablestore.insert(session, table, root, overwrite)
     part_names = [c["name"] for c in table["partition_cols"]]
     static = {k: v for k, v in values.items() if v is not None}
     dynamic = [k for k in part_names if k not in static]

@@ -92,6 +92,10 @@ class ScanNode(Node):
         self.splits, self.spec = splits, spec
 
     def compute(self, split: int, rt) -> Iterator:
+        if self.spec.fmt == "hbase":
+            from stackyard.sql import tablestore
+            yield tablestore.read(rt.ctx, self.splits[split], self.spec)
+            return
         yield read_split(rt.fs, self.splits[split], self.spec, rt.counters)
 
     def locations(self, split: int) -> list[str]:

@@ -22,7 +22,7 @@ from stackyard.sql.errors import AnalysisError
 
 ROOT = "/stackyard/metastore"
 WAREHOUSE = "/user/hive/warehouse"
-FORMATS = ("parquet", "textfile", "orc", "jsonfile", "csv")
+FORMATS = ("parquet", "textfile", "orc", "jsonfile", "csv", "hbase")   # hbase: the table store
 RETRIES = 20
 
 

@@ -34,6 +34,7 @@ class ScanSpec:
     delimiter: str = "\x01"
     header: bool = False
     null_value: str = "\\N"
+    mapping: tuple[tuple[str, str], ...] = ()   # a table-store table's column -> cell
 
 
 def read_split(fs, split: FileSplit, spec: ScanSpec, counters: dict) -> pa.Table:

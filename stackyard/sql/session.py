@@ -95,6 +95,7 @@ class Session:
         catalog = Catalog(self.metastore, self.client.fs, text or stmt.sql(),
                           self.local_tables, self.global_tables)
         catalog.database = self.database
+        catalog.client = self.client
         if isinstance(stmt, QUERIES):
             return self.query(stmt, catalog, text)
         if isinstance(stmt, exp.Command):

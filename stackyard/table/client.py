@@ -204,6 +204,49 @@ class TableClient:
             locs.sort(key=lambda x: x.info.start)
             self._cache[loc.info.table] = locs
 
+    def regions(self, table: str, start: bytes = b"", stop: bytes = b"") -> list[dict]:
+        """The tablets of TABLE overlapping [START, STOP), read from METADATA
+        (not the master): {"tablet", "server", "address", "chunkserver"} each,
+        in row order. Jobs cut their splits by these."""
+        if not self._table_exists(table):
+            raise errors.TableNotFoundError(f"table {table!r} does not exist")
+        lo, hi = meta.table_range(table)
+        key = meta.lookup_key(table, start) if start else lo
+        servers = self._server_nodes()
+        out: list[dict] = []
+        while True:
+            r = self._root_call("scan", tablet=meta.META_TABLET, start=key, stop=hi,
+                                limit=1000, after=bool(out))
+            for row, cells in r["rows"]:
+                fields = meta.parse(cells)
+                info = fields["tablet"]
+                if stop and info.start and info.start >= stop:
+                    return out
+                server = fields.get("server", "")
+                out.append({"tablet": info, "server": server,
+                            "address": fields.get("address", ""),
+                            "chunkserver": servers.get(server, {}).get("chunkserver", "")})
+                key = bytes(row)
+            if not r["more"]:
+                return out
+
+    def _server_nodes(self) -> dict[str, dict]:
+        out = {}
+        for name in self.coord.children(meta.SERVERS):
+            try:
+                out[name] = meta.parse_server_node(self.coord.get(f"{meta.SERVERS}/{name}")[0])
+            except NoNode:
+                pass
+        return out
+
+    def _root_call(self, name: str, **args):
+        for attempt in range(2):
+            try:
+                return self.pool.call(self._root_address(attempt > 0), name, **args)
+            except RETRYABLE:
+                if attempt:
+                    raise
+
     def forget(self, table: str) -> None:
         with self._lock:
             self._cache.pop(table, None)
@@ -308,6 +351,56 @@ class Table:
         if not edits:
             return
         self.client.call_row(self.name, row, "mutate", edits=edits)
+
+    def put_rows(self, rows, timestamp: int | None = None, batch: int = 1000) -> int:
+        """Puts of many rows, ROWS an iterable of (row, {column: value}), sent a
+        tablet's worth of up to BATCH rows at a time (HBase's multi). Each row
+        is atomic on its own, the whole is not. One timestamp for all (now, if
+        not given), so a batch sent again after a lost reply changes nothing."""
+        ts = now_ms() if timestamp is None else int(timestamp)
+        pending: list[tuple[bytes, list]] = []
+        n = 0
+        for row, data in rows:
+            pending.append((check_row(row), self._put_edits(data, ts)))
+            if len(pending) >= batch:
+                n += self._send_rows(pending)
+                pending = []
+        if pending:
+            n += self._send_rows(pending)
+        return n
+
+    def _send_rows(self, rows: list[tuple[bytes, list]]) -> int:
+        client = self.client
+        deadline = time.monotonic() + client.retry_seconds
+        left, fresh = rows, False
+        while left:
+            by_tablet: dict[str, tuple[Location, list]] = {}
+            try:
+                for row, edits in left:
+                    loc = client.locate(self.name, row, fresh)
+                    by_tablet.setdefault(loc.info.tablet_id, (loc, []))[1].append([row, edits])
+            except RETRYABLE:
+                if time.monotonic() > deadline:
+                    raise
+                client.forget(self.name)
+                time.sleep(0.1)
+                continue
+            failed = []
+            for tablet, (loc, part) in by_tablet.items():
+                try:
+                    client.pool.call(loc.address, "mutate_rows", tablet=tablet, rows=part,
+                                     user=client.user)
+                except RETRYABLE:
+                    failed += [(bytes(r), e) for r, e in part]
+            if failed:
+                if time.monotonic() > deadline:
+                    raise errors.NotServingError(f"{len(failed)} rows of {self.name} found no "
+                                                 "serving tablet in time")
+                client.forget(self.name)
+                fresh = True
+                time.sleep(0.1)
+            left = failed
+        return len(rows)
 
     def check_and_mutate(self, row, column, value, puts: dict | None = None,
                          deletes=None) -> bool:

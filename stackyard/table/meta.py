@@ -33,6 +33,22 @@ def meta_tablet() -> TabletInfo:
     return TabletInfo(META_TABLE, META_TABLET)
 
 
+def server_node(address: str, chunkserver: str) -> bytes:
+    """What a tablet server's lock node holds: where it answers, and the
+    chunkserver beside it (jobs over its tablets run on that machine)."""
+    return msgpack.packb({"address": address, "chunkserver": chunkserver})
+
+
+def parse_server_node(data: bytes) -> dict:
+    try:
+        node = msgpack.unpackb(data, raw=False)
+    except (ValueError, msgpack.UnpackException):
+        node = None
+    if not isinstance(node, dict):        # a server from before the node held a map
+        return {"address": data.decode(), "chunkserver": ""}
+    return node
+
+
 def row_key(table: str, end: bytes) -> bytes:
     return table.encode() + b"\x00" + (b"\x00" + end if end else b"\x01")
 

@@ -133,7 +133,8 @@ class TableMasterDaemon:
         out = {}
         for name in self.coord.children(meta.SERVERS):
             try:
-                out[name] = self.coord.get(f"{meta.SERVERS}/{name}")[0].decode()
+                out[name] = meta.parse_server_node(
+                    self.coord.get(f"{meta.SERVERS}/{name}")[0])["address"]
             except NoNode:
                 pass
         return out

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
@@ -38,6 +39,7 @@ from stackyard.table.serving import Serving
 from stackyard.web import pages
 
 log = logging.getLogger("stackyard.tabletserver")
+MAX_BATCH_ROWS = 10_000
 
 
 class TabletServerDaemon:
@@ -45,7 +47,7 @@ class TabletServerDaemon:
         self.cfg = cfg
         self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.app = make_app(self.secret)
-        for name in ("open", "close", "mutate", "increment", "append", "get", "scan", "flush",
+        for name in ("open", "close", "mutate", "mutate_rows", "increment", "append", "get", "scan", "flush",
                      "compact", "split", "status", "schema"):
             self.app.router.add_post(f"/rpc/{name}", rpc(self._threaded(name)))
         self.app.router.add_get("/", self.page)
@@ -57,6 +59,7 @@ class TabletServerDaemon:
         self.address = ""
         self.started = time.time()
         self.pool = HttpPool(self.secret)
+        self._batch_pool = ThreadPoolExecutor(16, thread_name_prefix="batch")
 
     def _threaded(self, name: str):
         fn = getattr(self, f"rpc_{name}")
@@ -83,13 +86,15 @@ class TabletServerDaemon:
         host, _, port = address.rpartition(":")
         self.name = f"{host},{port},{int(self.started * 1000)}"
         fs = FileSystem(self.cfg.master, self.secret, user=None)
+        fs.prefer = self.cfg.chunkserver or None      # its files' local replicas first
         self.coord = CoordClient(self.cfg.coords.split(","), self.secret,
                                  session_timeout=self.cfg.session_timeout)
         self.coord.start_session()
         # the lock before the log: a log directory whose server holds no lock is a
         # dead server's, for the master to split
         ensure_path(self.coord, meta.SERVERS)
-        self.coord.create(f"{meta.SERVERS}/{self.name}", address.encode(), ephemeral=True)
+        self.coord.create(f"{meta.SERVERS}/{self.name}",
+                          meta.server_node(address, self.cfg.chunkserver), ephemeral=True)
         serving = Serving(fs, self.name, self.cfg.flush_bytes, self.cfg.split_bytes,
                           self.cfg.block_cache_bytes, self.cfg.wal_roll_bytes,
                           self.cfg.replication or None)
@@ -140,6 +145,26 @@ class TabletServerDaemon:
             families = set(self.serving.get_hosted(a["tablet"]).core.schema.families)
         self._schema_check(a, a["tablet"], "write", families)
         return self.serving.mutate(a["tablet"], row, edits, a.get("check"))
+
+    def rpc_mutate_rows(self, a: dict):
+        """Many rows' mutations in one call (HBase's multi), each row atomic on
+        its own. They are applied side by side, so the log syncs them together.
+        Every row must be in the tablet (else "not serving" before any is
+        applied); timestamps come from the client, so a batch sent again after
+        a lost reply writes the very same cells."""
+        batch = a["rows"]
+        if not isinstance(batch, list) or len(batch) > MAX_BATCH_ROWS:
+            raise ValueError(f"rows: a list of at most {MAX_BATCH_ROWS} [row, edits]")
+        tablet = a["tablet"]
+        rows = [(check_row(r), edits) for r, edits in batch]
+        families = {e[0] for _r, edits in rows for e in edits}
+        if "*" in families:
+            families = set(self.serving.get_hosted(tablet).core.schema.families)
+        self._schema_check(a, tablet, "write", families)
+        for r, _edits in rows:
+            self.serving.serving(tablet, r)
+        list(self._batch_pool.map(lambda re: self.serving.mutate(tablet, re[0], re[1]), rows))
+        return len(rows)
 
     def rpc_increment(self, a: dict):
         self._schema_check(a, a["tablet"], "write", {e[0] for e in a["amounts"]})
