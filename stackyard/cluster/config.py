@@ -219,9 +219,13 @@ class TableMasterConfig:
     tls_ca: str = ""
     session_timeout: float = 10.0      # its lock's session; a standby takes over after this
     check_interval: float = 1.0        # reconcile servers, METADATA and assignments this often
+    merge_bytes: int = 32 * MiB        # neighbours smaller than this together merge; 0: never
+    merge_min_age: float = 86400.0     # seconds a tablet lives before it may merge (HBase: 3 days)
 
     def validate(self) -> TableMasterConfig:
         _positive(self, "session_timeout", "check_interval")
+        if self.merge_bytes < 0 or self.merge_min_age < 0:
+            raise ValueError("merge_bytes, merge_min_age: must be 0 or more")
         for name in ("master",):
             if ":" not in getattr(self, name):
                 raise ValueError(f"{name}: must be host:port")

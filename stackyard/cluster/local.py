@@ -64,6 +64,8 @@ class Settings:
     table_session_timeout: float = 10.0
     tablet_flush_bytes: int = 64 * MiB
     tablet_split_bytes: int = 256 * MiB
+    tablet_merge_bytes: int = 32 * MiB        # adjacent tablets smaller together merge
+    tablet_merge_min_age: float = 86400.0     # once each has lived this long (seconds)
     thrift: bool = True               # HBase's Thrift gateway, for happybase
     thrift_port: int = 9090           # HBase's; 0: any free port
     search: bool = True               # search servers (Elasticsearch's REST API)
@@ -327,6 +329,10 @@ class LocalCluster:
         if not h.conf("tablemaster").exists():
             dump(TableMasterConfig(data_dir=str(h.data("tablemaster")),
                                    addr_file=str(h.addr_file("tablemaster")),
+                                   # never merge into a tablet that would split again
+                                   merge_bytes=min(s.tablet_merge_bytes,
+                                                   s.tablet_split_bytes // 2),
+                                   merge_min_age=s.tablet_merge_min_age,
                                    **self._tls("tablemaster"), **common).validate(),
                  h.conf("tablemaster"))
         out.append({"name": "tablemaster", "role": "tablemaster"})

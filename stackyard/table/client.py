@@ -97,12 +97,13 @@ class TableClient:
                 time.sleep(0.2)
 
     def create_table(self, name: str, families: dict | list, splits: list | None = None,
-                     durability: str = "hflush") -> None:
-        """FAMILIES: names, or {name: {max_versions, ttl, compression, bloom, ...}}."""
+                     durability: str = "hflush", merge: bool = True) -> None:
+        """FAMILIES: names, or {name: {max_versions, ttl, compression, bloom, ...}}.
+        MERGE: whether the master may merge its small adjacent tablets."""
         if not isinstance(families, dict):
             families = {f: {} for f in families}
         schema = Schema(name, {f: Family(f, **(opts or {})) for f, opts in families.items()},
-                        durability=durability).validate()
+                        durability=durability, merge=merge).validate()
         self.admin("create", schema=schema.to_dict(), splits=[_b(s) for s in splits or []])
 
     def delete_table(self, name: str, disable: bool = False) -> None:
@@ -129,6 +130,10 @@ class TableClient:
 
     def tablets(self, name: str) -> list[dict]:
         return self.admin("tablets", table=name)
+
+    def merge_tablets(self, left: str, right: str) -> None:
+        """Merge two adjacent tablets (by id) into one (HBase's merge_region)."""
+        self.admin("merge", left=left, right=right)
 
     # -- locating --------------------------------------------------------------------------
 
@@ -372,12 +377,13 @@ class Table:
     def _send_rows(self, rows: list[tuple[bytes, list]]) -> int:
         client = self.client
         deadline = time.monotonic() + client.retry_seconds
-        left, fresh = rows, False
+        left = rows
         while left:
             by_tablet: dict[str, tuple[Location, list]] = {}
             try:
                 for row, edits in left:
-                    loc = client.locate(self.name, row, fresh)
+                    # the cache, emptied after a refusal, refills once per tablet
+                    loc = client.locate(self.name, row)
                     by_tablet.setdefault(loc.info.tablet_id, (loc, []))[1].append([row, edits])
             except RETRYABLE:
                 if time.monotonic() > deadline:
@@ -397,7 +403,6 @@ class Table:
                     raise errors.NotServingError(f"{len(failed)} rows of {self.name} found no "
                                                  "serving tablet in time")
                 client.forget(self.name)
-                fresh = True
                 time.sleep(0.1)
             left = failed
         return len(rows)

@@ -106,6 +106,7 @@ class Schema:
     acl: dict[str, list[str]] = field(default_factory=dict)   # user -> ["read", "write", "admin"]
     family_acl: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # family -> user -> rights
     owner: str = ""
+    merge: bool = True             # small neighbours merge (HBase's NORMALIZATION_ENABLED)
 
     def validate(self) -> Schema:
         check_name("table", self.name)

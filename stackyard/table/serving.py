@@ -51,6 +51,7 @@ class Serving:
         self.row_locks = [threading.Lock() for _ in range(ROW_LOCKS)]
         self.background = ThreadPoolExecutor(2, thread_name_prefix="tablet-bg")
         self.on_split = None           # callback(parent info, [child infos]) set by the daemon
+        self.on_merge = None           # callback([left, right] infos, merged info, schema)
         self.on_fatal = None           # the daemon's abort: a log that cannot sync
         self.requests = self.compactions = self.flushes = 0
         fs.mkdir(files.wal_dir(name))
@@ -121,6 +122,17 @@ class Serving:
         deadline = time.monotonic() + 60
         while h.inflight and time.monotonic() < deadline:
             time.sleep(0.002)
+        # and for compactions under way: one ending after the tablet's files
+        # were handed on (to children, a merged tablet, another server) would
+        # remove inputs that those still read
+        deadline = time.monotonic() + 600
+        while self._compacting(h) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    @staticmethod
+    def _compacting(h: Hosted) -> bool:
+        with h.lock:
+            return any(store.compacting for store in h.core.stores.values())
 
     def get_hosted(self, tablet_id: str) -> Hosted:
         h = self.tablets.get(tablet_id)
@@ -408,6 +420,9 @@ class Serving:
         info = h.core.info
         fam = h.core.schema.families.get(job.family)
         with h.lock:
+            if h.closing:        # its files are being handed on: leave them as they are
+                h.core.stores[job.family].compacting = False
+                return
             readers = [r for r in h.core.stores[job.family].files if r.ref in set(job.files)]
             h.core.stores[job.family].compacting = True
         try:
@@ -453,6 +468,7 @@ class Serving:
         self._flush(h, reason="split")
         at = at or h.core.midkey()
         if not at or not info.contains(at) or at == info.start:
+            h.core.split_asked = False
             raise ValueError(f"tablet {tablet_id}: cannot split at {at!r} "
                              f"(not inside [{info.start!r}, {info.end!r}) or too small)")
         self._quiesce(h)
@@ -462,7 +478,9 @@ class Serving:
         children = [TabletInfo(info.table, _child_id(), info.start, at),
                     TabletInfo(info.table, _child_id(), at, info.end)]
         for child in children:
-            clipped = {f: [r.__class__(r.path, r.size, max(r.start, child.start),
+            # each child reads about half of each file: counting the whole would
+            # make a child as big as its parent, and it would split again at once
+            clipped = {f: [r.__class__(r.path, max(1, r.size // 2), max(r.start, child.start),
                                        _min_stop(r.stop, child.end)) for r in rs]
                        for f, rs in refs.items()}
             files.write_manifest(self.fs, child.table, child.tablet_id, 0, clipped,
@@ -472,6 +490,41 @@ class Serving:
         with self.lock:
             self.tablets.pop(tablet_id, None)
         return children
+
+    def merge(self, left_id: str, right_id: str) -> TabletInfo:
+        """Merge two adjacent tablets served here into one that reads both
+        one's files over their ranges (the inverse of split): both are
+        quiesced and flushed, the merged manifest written, and the daemon
+        records the result in METADATA and opens it."""
+        a, b = self.get_hosted(left_id), self.get_hosted(right_id)
+        ia, ib = a.core.info, b.core.info
+        if ia.table != ib.table or not ia.end or ia.end != ib.start:
+            raise ValueError(f"tablets {left_id} and {right_id} are not adjacent tablets "
+                             "of one table")
+        try:
+            for h in (a, b):
+                self._quiesce(h)
+                self._flush(h, reason="merge")
+            refs: dict[str, list] = {}
+            for h in (a, b):
+                with h.lock:
+                    for family, rs in h.core.all_files().items():
+                        refs.setdefault(family, []).extend(rs)
+            flushed = {k: max(a.flushed.get(k, 0), b.flushed.get(k, 0))
+                       for k in set(a.flushed) | set(b.flushed)}
+            merged = TabletInfo(ia.table, _child_id(), ia.start, ib.end)
+            files.write_manifest(self.fs, merged.table, merged.tablet_id, 0, refs, flushed)
+            if self.on_merge is not None:
+                self.on_merge([ia, ib], merged, a.core.schema)
+        except BaseException:
+            for h in (a, b):           # nothing changed: serve them again
+                with h.lock:
+                    h.closing = False
+            raise
+        with self.lock:
+            self.tablets.pop(left_id, None)
+            self.tablets.pop(right_id, None)
+        return merged
 
     def status(self) -> list[dict]:
         out = []

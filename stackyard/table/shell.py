@@ -78,12 +78,13 @@ class Shell:
     # -- DDL --------------------------------------------------------------------------
 
     def cmd_create(self, table, *specs):
-        families, splits = {}, []
+        families, splits, merge = {}, [], True
         for s in specs:
             if isinstance(s, str):
                 families[s] = {}
-            elif isinstance(s, dict) and "SPLITS" in s:
-                splits = [_b(x) for x in s["SPLITS"]]
+            elif isinstance(s, dict) and ("SPLITS" in s or "NORMALIZATION_ENABLED" in s):
+                splits = [_b(x) for x in s.get("SPLITS", splits)]
+                merge = str(s.get("NORMALIZATION_ENABLED", merge)).lower() == "true"
             elif isinstance(s, dict) and "NAME" in s:
                 families[s["NAME"]] = _family_opts(s)
             else:
@@ -91,7 +92,7 @@ class Shell:
                                  "{NAME => ...} or {SPLITS => [...]})")
         if not families:
             raise ShellError("create: name at least one column family")
-        self.tc.create_table(table, families, splits=splits)
+        self.tc.create_table(table, families, splits=splits, merge=merge)
         self.echo(f"Created table {table}")
 
     def cmd_list(self, *_):
@@ -157,6 +158,9 @@ class Shell:
 
     def cmd_split(self, table, row=None):
         self.tc.admin("split", table=table, row=_b(row) if row is not None else None)
+
+    def cmd_merge_region(self, left, right, *_force):
+        self.tc.admin("merge", left=left, right=right)
 
     def cmd_grant(self, user, rights, table, family=None):
         names = {"R": "read", "W": "write", "A": "admin", "C": "admin", "X": "read"}

@@ -33,14 +33,14 @@ from stackyard.dfs.client import FileSystem
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
 from stackyard.net.server import make_app, rpc, serve
-from stackyard.table import files, logsplit, meta
+from stackyard.table import files, logsplit, meta, normalizer
 from stackyard.table.master_pages import master_page
 from stackyard.table.model import Kind, Schema, TabletInfo, check_name
 from stackyard.web import pages
 
 log = logging.getLogger("stackyard.tablemaster")
 ADMIN = ("create", "delete", "enable", "disable", "list", "describe", "alter", "tablets",
-         "split", "flush", "compact", "status", "truncate", "grant", "revoke")
+         "split", "merge", "flush", "compact", "status", "truncate", "grant", "revoke")
 
 
 class NotActive(errors.StackyardError):
@@ -67,6 +67,8 @@ class TableMasterDaemon:
         self.live: dict[str, str] = {}
         self.server_status: dict[str, dict] = {}
         self.recoveries = 0
+        self.merges = 0
+        self._first_seen: dict[str, float] = {}    # tablet id -> when this master saw it
         self.silent: set[str] = set()
         self.address = ""
         self.became_active: float | None = None
@@ -222,6 +224,7 @@ class TableMasterDaemon:
             root = self._root()
         rows = self.meta_rows()
         self._finish_splits(rows)
+        self._finish_merges(rows)
         for row in rows:
             info: TabletInfo = row["tablet"]
             try:
@@ -236,6 +239,7 @@ class TableMasterDaemon:
             elif where != row.get("server"):
                 self._meta_write(info, where, self.live[where])
         self._balance(rows, serving)
+        self._normalize(rows, serving)
 
     def _split_dead_logs(self) -> None:
         try:
@@ -297,6 +301,46 @@ class TableMasterDaemon:
                 rows.remove(by_id[parent])
                 rows.append({"key": meta.row_key(right.table, right.end), "tablet": right})
                 log.info("finished the split of %s", parent)
+
+    def _finish_merges(self, rows: list[dict]) -> None:
+        """A server that died between a merge's two METADATA writes left the
+        left tablet's row beside the merged one that names it."""
+        by_id = {r["tablet"].tablet_id: r for r in rows}
+        for r in list(rows):
+            for gone in r.get("merged") or []:
+                if gone in by_id and by_id[gone] in rows:
+                    self._meta_delete(by_id[gone]["key"])
+                    rows.remove(by_id[gone])
+                    log.info("finished the merge into %s", r["tablet"].tablet_id)
+
+    def _normalize(self, rows: list[dict], serving: dict[str, str]) -> None:
+        """At most one merge (or the move that brings a pair together) a round."""
+        if not self.cfg.merge_bytes:
+            return
+        by_table = normalizer.by_table([r["tablet"] for r in rows], self.server_status,
+                                       serving, self._first_seen, time.monotonic())
+        for table, served in by_table.items():
+            pair = normalizer.pick_merge(served, self.cfg.merge_bytes, self.cfg.merge_min_age)
+            schema = self.schema(table) if pair is not None else None
+            if schema is not None and schema.enabled and schema.merge:
+                self.merge(pair[0].info, pair[1].info, serving)
+                return
+
+    def merge(self, left: TabletInfo, right: TabletInfo, serving: dict[str, str]) -> None:
+        """Merge two adjacent tablets, first moving the right one beside the left."""
+        src, dst = serving.get(right.tablet_id), serving.get(left.tablet_id)
+        if src is None or dst is None:
+            raise errors.NotServingError("both tablets must be served to merge them")
+        if src != dst:
+            self.move(right, src, dst, serving)
+        merged = self.pool.call(self.live[dst], "merge", left=left.tablet_id,
+                                right=right.tablet_id)
+        serving.pop(left.tablet_id, None)
+        serving.pop(right.tablet_id, None)
+        serving[merged["tablet_id"]] = dst
+        self.merges += 1
+        log.info("merged %s and %s of %s into %s", left.tablet_id, right.tablet_id,
+                 left.table, merged["tablet_id"])
 
     def _balance(self, rows: list[dict], serving: dict[str, str]) -> None:
         if len(self.live) < 2:
@@ -507,12 +551,29 @@ class TableMasterDaemon:
             return self._each_tablet(a, "split")
         return self._each_tablet(a, "split", at=bytes(a["row"]))
 
+    def rpc_merge(self, a: dict):
+        """Merge adjacent tablets LEFT and RIGHT (ids; HBase's merge_region)."""
+        rows = {r["tablet"].tablet_id: r["tablet"] for r in self.meta_rows(a.get("table"))}
+        left, right = rows.get(a["left"]), rows.get(a["right"])
+        if left is None or right is None:
+            raise ValueError(f"no tablet {a['left'] if left is None else a['right']!r}")
+        if left.table != right.table:
+            raise ValueError(f"tablets {left.tablet_id} and {right.tablet_id} are of two tables")
+        schema = self.schema(left.table)
+        self._check_admin(a, schema)
+        if left.start > right.start:
+            left, right = right, left
+        if left.end != right.start:
+            raise ValueError(f"tablets {left.tablet_id} and {right.tablet_id} are not adjacent")
+        self.merge(left, right, self._serving_map())
+        return True
+
     def rpc_status(self, _a: dict):
         self.reconcile_status()
         return {"active": self.address, "servers": {n: self.server_status.get(n, {})
                                                     for n in self._live_servers()},
                 "tables": sorted(self.coord.children(meta.SCHEMAS)),
-                "recoveries": self.recoveries, "since": self.became_active,
+                "recoveries": self.recoveries, "merges": self.merges, "since": self.became_active,
                 "root": self._root() is not None and meta.META_TABLET in self._serving_map()}
 
     # -- pages -----------------------------------------------------------------------------

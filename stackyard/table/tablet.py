@@ -117,6 +117,7 @@ class TabletCore:
         self.first_unflushed: int | None = None    # the oldest WAL seq only in memory
         self.last_seq = 0
         self.flushing: FlushJob | None = None
+        self.split_asked = False
         self.writes = self.reads = 0
 
     # -- writes -------------------------------------------------------------------
@@ -164,7 +165,8 @@ class TabletCore:
             store.files.insert(0, reader)
         self.flushing = None
         actions = [c for name in self.stores if (c := self.pick_compaction(name))]
-        if self.size() >= self.split_bytes and (mid := self.midkey()):
+        if self.size() >= self.split_bytes and not self.split_asked and (mid := self.midkey()):
+            self.split_asked = True      # the split's own flushes must not ask again
             actions.append(Split(mid))
         return actions
 

@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
 from stackyard.net.server import make_app, rpc, serve
 from stackyard.table import filters, meta
-from stackyard.table.model import LATEST, Schema, TabletInfo, check_row
+from stackyard.table.model import LATEST, Kind, Schema, TabletInfo, check_row
 from stackyard.table.serving import Serving
 from stackyard.web import pages
 
@@ -48,7 +49,7 @@ class TabletServerDaemon:
         self.secret = Secret.load(cfg.secret_file, cfg.tls_ca)
         self.app = make_app(self.secret)
         for name in ("open", "close", "mutate", "mutate_rows", "increment", "append", "get", "scan", "flush",
-                     "compact", "split", "status", "schema"):
+                     "compact", "split", "merge", "status", "schema"):
             self.app.router.add_post(f"/rpc/{name}", rpc(self._threaded(name)))
         self.app.router.add_get("/", self.page)
         self.app.router.add_get("/status", self.page)
@@ -60,6 +61,8 @@ class TabletServerDaemon:
         self.started = time.time()
         self.pool = HttpPool(self.secret)
         self._batch_pool = ThreadPoolExecutor(16, thread_name_prefix="batch")
+        self._samples: deque = deque()
+        self._samples_lock = threading.Lock()
 
     def _threaded(self, name: str):
         fn = getattr(self, f"rpc_{name}")
@@ -100,6 +103,7 @@ class TabletServerDaemon:
                           self.cfg.replication or None)
         serving.on_fatal = self.fatal
         serving.on_split = self._record_split
+        serving.on_merge = self._record_merge
         self.serving = serving
         threading.Thread(target=self._watch_lock, daemon=True, name="lock-watch").start()
         log.info("tablet server %s holds its lock", self.name)
@@ -211,10 +215,25 @@ class TabletServerDaemon:
         children = self.serving.split(a["tablet"], bytes(at) if at else None)
         return [c.to_dict() for c in children]
 
+    def _rate(self, requests: int) -> float:
+        """Requests a second over the last half minute or so of status calls
+        (the master asks every second)."""
+        now = time.monotonic()
+        samples = self._samples
+        with self._samples_lock:
+            samples.append((now, requests))
+            while len(samples) > 2 and now - samples[1][0] >= 30:
+                samples.popleft()
+            t0, r0 = samples[0]
+        return round((requests - r0) / (now - t0), 1) if now - t0 >= 0.5 else 0.0
+
+    def rpc_merge(self, a: dict):
+        return self.serving.merge(a["left"], a["right"]).to_dict()
+
     def rpc_status(self, _a: dict):
         s = self.serving
         return {"name": self.name, "address": self.address, "tablets": s.status(),
-                "requests": s.requests, "flushes": s.flushes, "compactions": s.compactions,
+                "requests": s.requests, "requests_per_second": self._rate(s.requests), "flushes": s.flushes, "compactions": s.compactions,
                 "wal": {"number": s.log.number, "syncs": s.log.syncs,
                         "records": s.log.synced_records, "seq": s.log.seq},
                 "cache": {"hits": s.cache.hits, "misses": s.cache.misses, "bytes": s.cache.used},
@@ -238,6 +257,31 @@ class TabletServerDaemon:
                        edits=meta.edits(right, self.name, self.address))
         log.info("split tablet %s into %s and %s at %r", parent.tablet_id, left.tablet_id,
                  right.tablet_id, left.end)
+
+    def _record_merge(self, parts: list[TabletInfo], merged: TabletInfo, schema) -> None:
+        left, right = parts
+        self.serving.open(merged, schema)
+        meta_at = self._meta_address()
+        # the merged tablet's row replaces the right one's (same end key) and
+        # names the left one, whose row goes next: a crash between the two
+        # leaves what the master needs to finish the merge
+        try:
+            self.pool.call(meta_at, "mutate", tablet=meta.META_TABLET,
+                           row=meta.row_key(merged.table, merged.end),
+                           edits=meta.edits(merged, self.name, self.address,
+                                            {"merged": [left.tablet_id]}))
+        except BaseException:
+            self.serving.close(merged.tablet_id)
+            raise
+        try:
+            self.pool.call(meta_at, "mutate", tablet=meta.META_TABLET,
+                           row=meta.row_key(left.table, left.end),
+                           edits=[[meta.FAMILY, b"", None, int(Kind.DELETE_FAMILY), b""]])
+        except (errors.StackyardError, OSError) as exc:
+            log.warning("merge of %s: the left row stays for the master to remove (%s)",
+                        merged.tablet_id, exc)
+        log.info("merged tablets %s and %s into %s", left.tablet_id, right.tablet_id,
+                 merged.tablet_id)
 
     def _meta_address(self) -> str:
         import msgpack
@@ -276,7 +320,8 @@ def _page(st: dict) -> str:
     w = st["wal"]
     return (f"<!doctype html><title>tablet server {escape(st['name'])}</title>"
             f"<h1>Tablet server {escape(st['name'])}</h1>"
-            f"<p>{st['requests']} requests, {st['flushes']} flushes, {st['compactions']} "
+            f"<p>{st['requests']} requests ({st.get('requests_per_second', 0):.1f}/s), "
+            f"{st['flushes']} flushes, {st['compactions']} "
             f"compactions; log {w['number']}, {w['syncs']} syncs for {w['records']} records; "
             f"block cache {st['cache']['hits']} hits, {st['cache']['misses']} misses</p>"
             "<table border=1><tr><th>table</th><th>tablet</th><th>start</th><th>end</th>"
