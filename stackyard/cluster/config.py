@@ -254,10 +254,11 @@ class TabletServerConfig:
     wal_roll_bytes: int = 64 * MiB     # a new log file past this
     replication: int = 0               # of its DFS files; 0: the DFS default
     chunkserver: str = ""              # host:port of the chunkserver beside it (locality)
+    handlers: int = 30                 # RPCs served at once (hbase.regionserver.handler.count)
 
     def validate(self) -> TabletServerConfig:
         _positive(self, "session_timeout", "flush_bytes", "split_bytes", "block_cache_bytes",
-                  "wal_roll_bytes")
+                  "wal_roll_bytes", "handlers")
         if ":" not in self.master:
             raise ValueError("master: must be host:port")
         if not self.coords:

@@ -76,6 +76,12 @@ class TabletServerDaemon:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        # RPC handlers block on the log's group commit: asyncio's default pool
+        # (a few threads on a small machine) would cap how many writes share
+        # one sync. HBase's region servers run 30 handlers.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(self.cfg.handlers, thread_name_prefix="rpc"))
+
         async def started(address: str) -> None:
             await asyncio.to_thread(self._start, address)
 
