@@ -105,3 +105,65 @@ def test_a_process_of_another_user_is_refused(conn):
     os.close(read)
     assert got.startswith("refused"), got
     assert conn.tables()                # the owner is still served
+
+
+def _as_nobody(address, work) -> str:
+    """WORK(happybase connection) in a child process that became uid 65534;
+    what it reported."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.setuid(65534)
+            c = happybase.Connection(*address)
+            os.write(write, work(c).encode())
+        except Exception as e:  # noqa: BLE001
+            os.write(write, f"error {type(e).__name__}: {e}".encode()[:1000])
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    got = os.read(read, 1000).decode()
+    os.close(read)
+    return got
+
+
+def test_a_mapped_user_is_served_as_that_user_and_its_rights_hold(tcluster, conn):
+    if os.getuid() != 0:
+        pytest.skip("needs root to become another uid")
+    from stackyard.cluster.config import ThriftConfig, dump, load
+    home, cluster = tcluster.home, tcluster.cluster
+    cfg = load("thrift", home.conf("thrift"))
+    dump(ThriftConfig(**{**cfg.__dict__, "port": 0, "users": "65534=alice",
+                         "addr_file": str(home.addr_file("thrift-mapped"))}),
+         home.conf("thrift-mapped"))
+    state = home.read_state()           # recorded first, so the cluster's `down` stops it
+    state["daemons"].append({"name": "thrift-mapped", "role": "thrift", "pid": 0, "address": "",
+                             "config": str(home.conf("thrift-mapped")),
+                             "log": str(home.log("thrift-mapped"))})
+    home.write_state(state)
+    d = cluster.start(dict(cluster.daemon("thrift-mapped")))
+    address = tuple(d["address"].rsplit(":", 1))
+    address = (address[0], int(address[1]))
+    tc = tcluster.client.tables
+    tc.create_table("alices", ["cf"])
+    tcluster.client.table("alices").put(b"r1", {b"cf:a": b"1"})
+    tc.admin("grant", table="alices", to="alice", rights=["read"])
+    try:
+        def read_then_write(c):
+            t = c.table("alices")
+            got = t.row(b"r1")
+            try:
+                t.put(b"r2", {b"cf:a": b"2"})
+                wrote = "wrote"
+            except Exception as e:  # noqa: BLE001
+                wrote = f"refused {e}"
+            return f"read {got.get(b'cf:a')!r}; {wrote}"
+
+        got = _as_nobody(address, read_then_write)
+        assert got.startswith("read b'1'; refused"), got
+        assert "alice" in got                       # it acted as alice, not as root or nobody
+        assert tcluster.client.table("alices").row(b"r2") == {}
+    finally:
+        cluster.kill("thrift-mapped", sig=15)
