@@ -256,6 +256,10 @@ class Node:
         with shard.lock:
             shard.replica_apply(c.pending)
             c.pending = []
+            # an operation's delete of a segment's document shows at once, the
+            # document replacing it only after a refresh; a started copy is searched
+            # (and counts toward green) at once, so it must not wait for the next tick
+            shard.refresh()
             c.state = "started"
         log.info("replica %s/%s recovered (%d docs)", index, sid, shard.doc_count())
 

@@ -54,6 +54,7 @@ class Shard:
         self.builder = self._builder()
         self.buffer: dict[str, int] = {}       # id -> its doc in the builder
         self.buffer_dead: set[int] = set()
+        self.segment_dead: list[tuple] = []     # (segment, doc) superseded, until a refresh
         self.tombstones: dict[str, Entry] = {}
         self.max_seq = -1
         self.commit_gen = 0
@@ -195,10 +196,9 @@ class Shard:
             if where[0] == "buffer":
                 self.buffer_dead.add(where[1])
             else:
-                seg, d = where
-                seg.live[d] = False
-                if seg.name in self.persisted:
-                    self.dirty.add(seg.name)
+                # searchers see the old copy go when they see its successor:
+                # at the next refresh (as Elasticsearch), not before
+                self.segment_dead.append(where)
         if kind == "index":
             parsed, _ = self.schema.mapping.parse(json.loads(raw))
             self.buffer[doc_id] = self.builder.add(doc_id, parsed, raw, seq, version, term)
@@ -279,14 +279,20 @@ class Shard:
 
     def refresh(self) -> None:
         with self.lock:
-            if not len(self.builder):
+            if not len(self.builder) and not self.segment_dead:
                 return
-            seg = self.builder.build()
-            for d in self.buffer_dead:
+            for seg, d in self.segment_dead:
                 seg.live[d] = False
-            self.segments = self.segments + [seg]
-            self.builder = self._builder()
-            self.buffer, self.buffer_dead = {}, set()
+                if seg.name in self.persisted:
+                    self.dirty.add(seg.name)
+            self.segment_dead = []
+            if len(self.builder):
+                seg = self.builder.build()
+                for d in self.buffer_dead:
+                    seg.live[d] = False
+                self.segments = self.segments + [seg]
+                self.builder = self._builder()
+                self.buffer, self.buffer_dead = {}, set()
             self.stats["refreshes"] += 1
             self.stats["last_refresh"] = time.time()
 
@@ -366,6 +372,7 @@ class Shard:
     def maybe_merge(self, policy: merge.TieredPolicy | None = None, force_to: int = 0) -> bool:
         policy = policy or merge.TieredPolicy()
         with self.lock:
+            self.refresh()              # a merge drops dead documents: none may be pending
             segs = self.segments
             if force_to:
                 if len(segs) <= force_to and all(s.live.all() for s in segs):

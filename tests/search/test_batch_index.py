@@ -9,7 +9,7 @@ import json
 import time
 
 from tests.search.conftest import SEARCH, es_client
-from tests.search.test_search_faults import routing, server_named
+from tests.search.test_search_faults import copy_counts, routing, server_named
 
 
 def test_a_job_builds_the_segments_and_every_copy_serves_them(make_cluster, tmp_path):
@@ -44,6 +44,10 @@ def test_a_job_builds_the_segments_and_every_copy_serves_them(make_cluster, tmp_
     while dead in json.dumps(routing(c, "pages")) and time.monotonic() < deadline:
         time.sleep(0.2)
     es.cluster.health(index="pages", wait_for_status="green", timeout="60s")
-    for _ in range(6):
-        assert es.count(index="pages")["count"] == 6000
+    # every copy, the new replicas too (recovered from a commit and the operations
+    # since, doc 7's update among them), serves every document
+    counts = copy_counts(c, "pages")
+    assert all(len(v) == 2 and v[0] == v[1] for v in counts.values()), counts
+    assert sum(v[0] for v in counts.values()) == 6000, counts
+    assert es.count(index="pages")["count"] == 6000
     assert es.get(index="pages", id="7")["_source"] == {"title": "rewritten"}

@@ -35,6 +35,20 @@ def server_named(c, name: str) -> str:
     raise AssertionError(f"no search server {name}")
 
 
+def copy_counts(c, index: str, query: dict | None = None) -> dict[str, list[int]]:
+    """Per shard, what each copy routing names counts, asked of that copy's
+    server directly (a coordinator may search another copy than its own)."""
+    body = {"size": 0, **({"query": query} if query else {})}
+    out: dict[str, list[int]] = {}
+    for sid, e in routing(c, index)["shards"].items():
+        for server in [e["primary"], *(s for s, _ in e["replicas"])]:
+            host, port = server.split(",")[:2]
+            got = c.client.fs.pool.call(f"{host}:{port}", "search", shards=[[index, sid]],
+                                        body=body)
+            out.setdefault(sid, []).append(got[0]["total"])
+    return out
+
+
 def wait_green(es, index: str, timeout: float = 60.0) -> dict:
     h = es.cluster.health(index=index, wait_for_status="green", timeout=f"{int(timeout)}s")
     assert h["status"] == "green", h
@@ -117,6 +131,31 @@ def test_flipped_byte_in_a_segment_is_refused_and_the_copy_recovered(make_cluste
     es.indices.refresh(index="c")
     assert es.count(index="c")["count"] == 3000
     assert es.search(index="c", query={"match": {"t": "2999"}})["hits"]["total"]["value"] == 1
+
+
+def test_a_replica_recovering_an_update_serves_the_document_once_started(make_cluster):
+    # no housekeeping refresh ever comes: the copy must be searchable when it is started
+    c = make_cluster(**SEARCH, search_refresh_interval=3600.0)
+    es = es_client(c, 1)
+    es.indices.create(index="u", settings={"number_of_shards": 1, "number_of_replicas": 1})
+    helpers.bulk(es, ({"_index": "u", "_id": str(i), "_source": {"t": f"doc {i}"}}
+                      for i in range(100)), refresh=True)
+    es.indices.flush(index="u")
+    # after the commit: a recovering copy gets this update as an operation to apply,
+    # which deletes the committed old version
+    es.index(index="u", id="7", document={"t": "rewritten"}, refresh=True)
+    wait_green(es, "u")
+    replica = routing(c, "u")["shards"]["0"]["replicas"][0][0]
+    victim = server_named(c, replica)     # the replica's: the new copy recovers the update
+    if victim == "searchserver-1":
+        es = es_client(c, 2)
+    c.kill(victim)
+    deadline = time.monotonic() + 60      # its lock (a 3 s session) must expire first
+    while replica in json.dumps(routing(c, "u")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    wait_green(es, "u")
+    assert copy_counts(c, "u") == {"0": [100, 100]}
+    assert copy_counts(c, "u", {"match": {"t": "rewritten"}}) == {"0": [1, 1]}
 
 
 def test_merges_during_searches_change_no_result(scluster_merge):

@@ -216,6 +216,28 @@ def test_shard_recovers_acknowledged_writes_from_its_commit_and_translog():
     assert q.max_seq == p.max_seq
 
 
+def test_an_update_or_delete_shows_to_searches_at_the_refresh_not_before():
+    fs = MemFS()
+    fs.mkdir("/u")
+    s = Shard(fs, "/u", Schema(SCHEMA), 0, True, 1)
+    s.open()
+    for i in range(3):
+        s.prepare("index", str(i), {"body": f"doc {i}"})
+    s.refresh()
+
+    def live() -> int:
+        return sum(int(seg.live.sum()) for seg in s.searchable())
+
+    s.prepare("index", "1", {"body": "changed"})
+    s.prepare("delete", "2")
+    # searchers still see the three documents as they were (as Elasticsearch
+    # does until a refresh), never the updated one missing; gets are real time
+    assert live() == 3
+    assert s.get("1")["_source"] == {"body": "changed"} and s.get("2") is None
+    s.refresh()
+    assert live() == 2 and s.doc_count() == 2
+
+
 def test_replica_skips_operations_it_already_has():
     fs = MemFS()
     fs.mkdir("/r")
