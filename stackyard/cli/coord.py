@@ -20,15 +20,21 @@ _DESCR = {"no_node": "no such node", "node_exists": "node exists",
 
 
 def _client(home: str | None):
+    from stackyard.cluster import process
     from stackyard.coord.client import CoordClient
     from stackyard.errors import ClusterUnavailable
     from stackyard.net.auth import Secret
     h = Home.at(home)
     state = h.read_state()
-    addresses = [d["address"] for d in (state or {}).get("daemons", []) if d["role"] == "coord"]
-    if not addresses:
+    coords = [d for d in (state or {}).get("daemons", []) if d["role"] == "coord"]
+    if not coords:
         raise ClusterUnavailable(f"no coordination cell under {h.root} "
                                  "(start one with `yard cluster up`)")
+    live = [d["address"] for d in coords if process.alive(d["pid"], d["config"])]
+    if not live:      # say so at once, rather than wait for a leader that cannot come
+        raise ClusterUnavailable(f"no cluster is running under {h.root} (start one with "
+                                 "`yard cluster up`)")
+    addresses = [d["address"] for d in coords]
     return CoordClient(addresses, Secret.load(h.secret_file), retry_seconds=10)
 
 
@@ -164,7 +170,7 @@ def watch(path, count, home):
     def go():
         client = _client(home)
         client.start_session()
-        seen = 0
+        seen, last = 0, None
         while not count or seen < count:
             client.exists(path, watch=True)
             try:
@@ -172,9 +178,16 @@ def watch(path, count, home):
             except CoordError:
                 pass
             for ev in client.events(wait=5.0):
+                # a delete fires both the node's watch and its children's: one
+                # change, one line (ZooKeeper's one notification per watcher)
+                if ev["type"] == "deleted" and last == ("deleted", ev["path"]):
+                    continue
+                last = (ev["type"], ev["path"])
                 click.echo(f"{ev['type']} {ev['path']}")
                 seen += 1
                 sys.stdout.flush()
+                if count and seen >= count:
+                    break
         client.close()
     _run("watch", go)
 

@@ -37,7 +37,8 @@ class Shell:
     def path(self, p: str) -> str:
         if p.startswith("yard://"):
             return p
-        return p if p.startswith("/") else posixpath.join(f"/user/{self.fs.user}", p)
+        home = f"/user/{self.fs.user}"
+        return p if p.startswith("/") else posixpath.join(home, p) if p else home
 
     def each(self, items: list[str], fn: Callable[[str], None], dfs: bool = True) -> None:
         """FN on each item; a DFS item with *, ? or [...] on each path it matches."""
@@ -51,7 +52,26 @@ class Shell:
                 try:
                     fn(target)
                 except EXPECTED as exc:
-                    self.status = fail(self.verb, exc)
+                    self.status = fail(self.verb, self.as_named(exc, target))
+
+    def as_named(self, exc: BaseException, named: str) -> BaseException:
+        """EXC naming the path as the user wrote it (Hadoop's shell keeps a
+        relative path relative in its errors)."""
+        if isinstance(exc, OSError) and exc.filename == self.path(named) != named:
+            exc.filename = named
+        return exc
+
+    def shown(self, path: str, named: str) -> str:
+        """PATH (absolute, under NAMED's absolute form) as the user named it."""
+        base = self.path(named)
+        if named.startswith("/") or named.startswith("yard://") or base == named:
+            return path
+        if path == base:
+            return named or path
+        if path.startswith(base.rstrip("/") + "/"):
+            rest = path[len(base.rstrip("/")) + 1:]
+            return f"{named.rstrip('/')}/{rest}" if named else rest
+        return path
 
     def expand(self, item: str) -> list[str]:
         if not any(c in item for c in "*?["):
@@ -59,7 +79,10 @@ class Shell:
         matches = self.fs.glob(self.path(item))
         if not matches:
             raise FileNotFoundError(2, "No such file or directory", item)
-        return matches
+        if item.startswith(("/", "yard://")):
+            return matches
+        home = self.path("") + "/"       # a relative pattern's matches stay relative
+        return [m[len(home):] if m.startswith(home) else m for m in matches]
 
     def out(self, text: str = "") -> None:
         click.echo(text)
@@ -69,11 +92,11 @@ def _time(t: float) -> str:
     return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
-def _ls_line(e: dict, h: bool) -> str:
+def _ls_line(e: dict, h: bool, shown: str | None = None) -> str:
     repl = "-" if e["type"] == "directory" else str(e["replication"])
     size = human(e["length"]) if h else str(e["length"])
     return (f"{e['permission']}   {repl:>1} {_safe(e['owner'])} {_safe(e['group'])} "
-            f"{size:>10} {_time(e['mtime'])} {_safe(e['path'])}")
+            f"{size:>10} {_time(e['mtime'])} {_safe(shown or e['path'])}")
 
 
 def _safe(text: str) -> str:
@@ -86,19 +109,26 @@ def ls(sh: Shell, opts: set, args: list[str]) -> None:
     def one(p: str) -> None:
         st = sh.fs.stat(sh.path(p))
         if st["type"] == "file" or "d" in opts:
-            sh.out(_ls_line(st, "h" in opts))
+            sh.out(_ls_line(st, "h" in opts, sh.shown(st["path"], p)))
             return
         entries = sh.fs.ls(sh.path(p), recursive="R" in opts)
         if "R" not in opts:
             sh.out(f"Found {len(entries)} items")
         for e in entries:
-            sh.out(_ls_line(e, "h" in opts))
-    sh.each(args or [f"/user/{sh.fs.user}"], one)
+            sh.out(_ls_line(e, "h" in opts, sh.shown(e["path"], p)))
+    # no argument: the home directory, its entries named relative to it (as Hadoop)
+    sh.each(args or [""], one)
 
 
 @verb("-mkdir", flags="p", usage="-mkdir [-p] path ...")
 def mkdir(sh: Shell, opts: set, args: list[str]) -> None:
-    sh.each(args, lambda p: sh.fs.mkdir(sh.path(p), parents="p" in opts), dfs=False)
+    def one(p: str) -> None:
+        try:
+            sh.fs.mkdir(sh.path(p), parents="p" in opts)
+        except FileNotFoundError:
+            # a missing parent: Hadoop names the directory asked for
+            raise FileNotFoundError(2, "No such file or directory", p) from None
+    sh.each(args, one, dfs=False)
 
 
 @verb("-put", "-copyFromLocal", flags="f", usage="-put [-f] localsrc ... dst")
@@ -330,7 +360,7 @@ def touchz(sh: Shell, _opts: set, args: list[str]) -> None:
 def test(sh: Shell, opts: set, args: list[str]) -> None:
     (p,) = _need(args, 1, 1)
     if len(opts) != 1:
-        raise ValueError("-test: exactly one of -e -d -f -s -z")
+        raise ValueError("exactly one of -e -d -f -s -z")
     try:
         st = sh.fs.stat(sh.path(p))
     except FileNotFoundError:
@@ -366,7 +396,7 @@ def _mode(spec: str, current: int) -> int:
     """Octal (755) or symbolic (u+x, go-w, a=r) mode."""
     if spec.isdigit():
         if any(c not in "01234567" for c in spec):
-            raise ValueError(f"chmod: invalid mode: {spec}")
+            raise ValueError(f"invalid mode: {spec}")
         return int(spec, 8)
     mode = current
     for clause in spec.split(","):
@@ -376,7 +406,7 @@ def _mode(spec: str, current: int) -> int:
                 who, op, perms = clause[:i], ch, clause[i + 1:]
                 break
         if not op or set(who) - set("ugoa") or set(perms) - set("rwxX"):
-            raise ValueError(f"chmod: invalid mode: {spec}")
+            raise ValueError(f"invalid mode: {spec}")
         bits = sum({"r": 4, "w": 2, "x": 1, "X": 1}[p] for p in set(perms))
         shifts = [s for w, s in (("u", 6), ("g", 3), ("o", 0)) if not who or "a" in who or w in who]
         for s in shifts:

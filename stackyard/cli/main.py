@@ -10,8 +10,10 @@ from stackyard.cli.common import exit_with, guarded, parse_size
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="stackyard", prog_name="yard")
 def main() -> None:
-    """Stackyard: a distributed file system (and, as it grows, the rest of the
-    Google / Hadoop stack) in Python."""
+    """Stackyard: Google's and Hadoop's big-data stack in Python: a distributed
+    file system (GFS / HDFS), MapReduce and datasets on one job engine, SQL,
+    Spark Connect for PySpark's DataFrames, a table store (Bigtable / HBase), a
+    coordination cell (Chubby / ZooKeeper) and search (Elasticsearch)."""
 
 
 @main.group()
@@ -25,7 +27,8 @@ def cluster() -> None:
               help="Replicas of the coordination cell (0, 1, 3 or 5).")
 @click.option("--workers", type=int, default=2, show_default=True,
               help="Job-engine workers (0: no scheduler either).")
-@click.option("--chunk-size", default="64m", show_default=True, help="e.g. 1m, 64m")
+@click.option("--chunk-size", default="64m", show_default=True, help="e.g. 1m, 64m",
+              callback=lambda _ctx, _param, v: parse_size(v) and v)
 @click.option("--replication", type=int, default=3, show_default=True)
 @click.option("--dead-after", type=float, default=30.0, show_default=True,
               help="Seconds without a heartbeat before a chunkserver is declared dead.")
@@ -38,7 +41,11 @@ def cluster() -> None:
 @click.option("--home", envvar="STACKYARD_HOME", default=None, help="Default: ~/.stackyard")
 def cluster_up(chunkservers, coords, workers, chunk_size, replication, dead_after, heartbeat,
                lease_timeout, racks, tls, home) -> None:
-    """Start a master and chunkservers on 127.0.0.1."""
+    """Start the local cluster on 127.0.0.1: the DFS master and chunkservers,
+    the coordination cell, the job scheduler and workers, the Spark Connect
+    server (with pyspark-client installed), the table master, a tablet server
+    beside each chunkserver and the Thrift gateway, and a search server beside
+    each chunkserver. Pages and addresses are printed when it is up."""
     from stackyard.cli.cluster import up
     settings = dict(chunkservers=chunkservers, coords=coords, workers=workers,
                     chunk_size=chunk_size, replication=replication, dead_after=dead_after,

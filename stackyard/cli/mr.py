@@ -28,13 +28,14 @@ def mr() -> None:
 @click.option("--output", required=True, help="DFS output directory (must not exist).")
 @click.option("--reducers", type=int, default=None, help="Number of reduce tasks.")
 @click.option("--job", "job_name", default=None, help="Which Job class, if the file has several.")
+@click.option("--overwrite", is_flag=True, help="Remove an existing OUTPUT first.")
 @click.option("--home", envvar="STACKYARD_HOME", default=None)
-def run_cmd(job_file, inputs, output, reducers, job_name, home) -> None:
+def run_cmd(job_file, inputs, output, reducers, job_name, overwrite, home) -> None:
     """Run the Job subclass defined in JOB_FILE over INPUT into OUTPUT."""
     def go() -> int:
         cls = load_job_class(job_file, job_name)
         options = {} if reducers is None else {"reducers": reducers}
-        return run_job(cls(**options), list(inputs), output, home)
+        return run_job(cls(**options), list(inputs), output, home, overwrite)
     exit_with(guarded("mr run", go))
 
 
@@ -120,11 +121,14 @@ def load_job_class(path: str, name: str | None):
     return classes[0]
 
 
-def run_job(job, inputs, output, home) -> int:
+def run_job(job, inputs, output, home, overwrite: bool = False) -> int:
     from stackyard.compute.client import JobFailed
     from stackyard.connect import connect
     client = connect(home=home, embedded=False)
     try:
+        if overwrite and client.fs.exists(output):
+            client.fs.rm(output, recursive=True)
+            click.echo(f"Deleted {output}", err=True)
         show = JobProgress()
         try:
             result = job.run(inputs, output, client=client, progress=show)

@@ -1,7 +1,7 @@
 """The driver's half of Hadoop's FileOutputCommitter (the task's half is
 TaskContext.publish): the output directory must not exist yet and is made
-before the job runs; when the job ends its _temporary is removed and, if
-it succeeded, _SUCCESS is written last."""
+before the job runs; when the job succeeds its _temporary is removed and
+_SUCCESS written last, when it fails the whole directory is removed."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ def setup_output(fs, output: str) -> str:
 
 
 def finish_output(fs, output: str, succeeded: bool) -> None:
+    """Commit or abort the job's output directory (which the job made): a
+    failed job leaves nothing behind (Hadoop's committer removes the job's
+    output on abort), so it can simply be run again."""
     try:
-        fs.rm(posixpath.join(output, "_temporary"), recursive=True)
+        fs.rm(posixpath.join(output, "_temporary") if succeeded else output, recursive=True)
     except FileNotFoundError:
         pass
     if succeeded:

@@ -94,7 +94,10 @@ def test_a_mapper_that_raises_fails_the_job_with_its_message(engine, corpus):
     assert "ValueError: bad record at offset" in msg and "failed 2 times" in msg
     assert "Traceback" in msg and "in mapper" in msg
     assert info.value.summary["counters"]["failed_attempts"] >= 2
-    assert not engine.fs.exists("/out/raises/_SUCCESS")
+    # the committer's abort leaves nothing, so the same command can run again
+    assert not engine.fs.exists("/out/raises")
+    with pytest.raises(JobFailed):
+        jobs.Raises(max_attempts=1).run("/corpus", "/out/raises", client=engine.client)
 
 
 def test_a_flaky_mapper_is_retried_and_the_job_succeeds(engine, corpus):
