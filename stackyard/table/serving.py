@@ -323,7 +323,7 @@ class Serving:
         per_family = []
         for order, (family, spec) in enumerate(specs.items()):
             with h.lock:
-                sources = h.core.sources(family, start, stop, reverse)
+                sources = h.core.sources(family, start, stop, reverse, h.lock)
             merged = (merge_reverse(sources) if reverse else merge.merge_sources(sources))
             per_family.append(_visible_rows(merged, spec, family, order, reverse))
         current, group = None, []

@@ -11,6 +11,8 @@ go on while the frozen ones are written out.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedDict
@@ -105,6 +107,30 @@ def _memtable_scan(m: SortedDict, start: bytes, stop: bytes, reverse: bool = Fal
     else:
         keys = list(m.irange((start,), (stop,) if stop else None, inclusive=(True, False)))
     return [m[k] for k in keys]
+
+
+def _memtable_range(m: SortedDict, start: bytes, stop: bytes, reverse: bool, lock,
+                    chunk: int = 256):
+    """_memtable_scan's cells, lazily: a chunk at a time under LOCK (writers
+    change the memtable meanwhile), so a short scan of a big memtable reads a
+    short stretch of it, not all of it from START on."""
+    if reverse:
+        lo, hi = ((stop + b"\x00",) if stop else None), ((start, b"\xff" * 64) if start else None)
+        incl = (True, True)
+    else:
+        lo, hi, incl = (start,), ((stop,) if stop else None), (True, False)
+    while True:
+        with lock:
+            keys = list(itertools.islice(m.irange(lo, hi, inclusive=incl, reverse=reverse),
+                                         chunk))
+            cells = [m[k] for k in keys]
+        yield from cells
+        if len(keys) < chunk:
+            return
+        if reverse:
+            hi, incl = keys[-1], (incl[0], False)
+        else:
+            lo, incl = keys[-1], (False, incl[1])
 
 
 class TabletCore:
@@ -213,10 +239,14 @@ class TabletCore:
 
     # -- reads ----------------------------------------------------------------------
 
-    def sources(self, family: str, start: bytes, stop: bytes, reverse: bool = False) -> list:
+    def sources(self, family: str, start: bytes, stop: bytes, reverse: bool = False,
+                lock=None) -> list:
+        """Cell streams of FAMILY over [START, STOP): memtables (read a stretch
+        at a time under LOCK, the lock writers hold) and files."""
         store = self.store(family)
-        out = [_memtable_scan(store.memtable, start, stop, reverse)]
-        out += [_memtable_scan(m, start, stop, reverse) for m in store.frozen]
+        lock = lock if lock is not None else contextlib.nullcontext()
+        out = [_memtable_range(m, start, stop, reverse, lock)
+               for m in [store.memtable, *store.frozen]]
         if reverse:
             out += [r.scan_reverse(start, stop) for r in store.files]
         else:

@@ -158,3 +158,23 @@ def test_recovery_replays_the_log_of_a_dead_server_from_its_flush_mark():
     assert s2.get("tab1", b"b") == [("cf", b"q", 3, b"x"), ("cg", b"q", 3, b"y")]
     assert s2.get("tab1", b"c") == []
     assert not fs.exists(f"{files.tablet_dir('t', 'tab1')}/recovered/srv1.00000001.edits")
+
+
+def test_a_memtable_is_scanned_a_stretch_at_a_time_with_the_same_cells():
+    import threading
+
+    from sortedcontainers import SortedDict
+
+    from stackyard.table.tablet import _memtable_range, _memtable_scan
+    m = SortedDict()
+    for i in range(1000):
+        for q in (b"a", b"b"):
+            k = (b"r%04d" % i, q, -1)
+            m[k] = (b"r%04d" % i, q, 1, 0, b"v")
+    lock = threading.RLock()
+    for start, stop in ((b"", b""), (b"r0100", b"r0900"), (b"r0999", b""), (b"r0500", b"r0501")):
+        for reverse in (False, True):
+            lo, hi = (stop, start) if reverse else (start, stop)
+            want = _memtable_scan(m, lo, hi, reverse)
+            got = list(_memtable_range(m, lo, hi, reverse, lock, chunk=7))
+            assert got == want, (start, stop, reverse)
