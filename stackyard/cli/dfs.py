@@ -371,7 +371,57 @@ def test(sh: Shell, opts: set, args: list[str]) -> None:
     sh.status = 0 if ok else 1
 
 
-@verb("-help", "-usage", usage="-help")
+@verb("-text", usage="-text path ...")
+def text(sh: Shell, _opts: set, args: list[str]) -> None:
+    """Files as text: gzip and zstd decompressed, our pickle record files
+    (PickleOutput, saveAsPickleFile) as `key<TAB>value` lines, as Hadoop's
+    -text prints a SequenceFile."""
+    from stackyard.cli.dfs_text import text_of
+
+    def one(p: str) -> None:
+        with sh.fs.open(sh.path(p), "rb") as f:
+            for piece in text_of(f):
+                sys.stdout.buffer.write(piece)
+        sys.stdout.buffer.flush()
+    sh.each(_need(args, 1), one)
+
+
+@verb("-getmerge", flags="nl", usage="-getmerge [-nl] src localdst")
+def getmerge(sh: Shell, opts: set, args: list[str]) -> None:
+    src, dst = _need(args, 2, 2)
+    path = sh.path(src)
+    files = [path] if sh.fs.stat(path)["type"] == "file" else sorted(
+        e["path"] for e in sh.fs.ls(path) if e["type"] == "file")
+    with open(dst, "wb") as out:
+        for f in files:
+            with sh.fs.open(f, "rb") as inp:
+                while piece := inp.read(1 << 20):
+                    out.write(piece)
+            if "nl" in opts:
+                out.write(b"\n")
+
+
+@verb("-moveFromLocal", usage="-moveFromLocal localsrc ... dst")
+def move_from_local(sh: Shell, _opts: set, args: list[str]) -> None:
+    import os
+    *srcs, dst = _need(args, 2)
+
+    def one(src: str) -> None:
+        sh.fs.put(src, sh.path(dst))
+        os.unlink(src)               # only once the copy is whole in the DFS
+    sh.each(srcs, one, dfs=False)
+
+
+@verb("-usage", usage="-usage [cmd ...]")
+def usage_(sh: Shell, _opts: set, args: list[str]) -> None:
+    for name in args or sorted(n for n, v in VERBS.items() if v[2].startswith(n)):
+        name = name if name.startswith("-") else f"-{name}"
+        if name not in VERBS:
+            raise ValueError(f"{name}: Unknown command")
+        sh.out(f"Usage: yard dfs [{VERBS[name][2]}]")
+
+
+@verb("-help", usage="-help")
 def help_(sh: Shell, _opts: set, _args: list[str]) -> None:
     sh.out("Usage: yard dfs [--home DIR] -VERB [flags] args")
     for name, (_fn, _flags, usage) in sorted(VERBS.items()):
@@ -420,7 +470,14 @@ def _mode(spec: str, current: int) -> int:
 
 
 def run(argv: list[str], home: str | None) -> int:
-    if not argv or argv[0] in ("-help", "-usage", "--help", "-h"):
+    import stackyard.cli.dfs_summary  # noqa: F401 - registers -count, -df, -find
+    if argv and argv[0] == "-usage":
+        try:
+            usage_(Shell(None, "usage"), set(), argv[1:])
+            return 0
+        except ValueError as exc:
+            return fail("usage", exc)
+    if not argv or argv[0] in ("-help", "--help", "-h"):
         help_(Shell(None, "help"), set(), [])
         return 0 if argv else 1
     name, rest = argv[0], argv[1:]

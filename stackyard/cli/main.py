@@ -139,6 +139,14 @@ def dfs(args, home) -> None:
     exit_with(run(list(args), home))
 
 
+@main.group("hdfs")
+def hdfs() -> None:
+    """Hadoop's spelling, for scripts written for it: `yard hdfs dfs -ls /`."""
+
+
+hdfs.add_command(dfs, "dfs")
+
+
 def _add_groups() -> None:
     from stackyard.cli.coord import coord
     from stackyard.cli.hbase import hbase

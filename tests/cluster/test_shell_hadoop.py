@@ -130,3 +130,112 @@ def test_help_texts_and_option_errors(hc):
         assert role in " ".join(up.split()), role
     bad = hc.yard("cluster", "up", "--chunk-size", "banana")
     assert bad.returncode == 2 and "'--chunk-size': not a size: 'banana'" in bad.stderr.decode()
+
+
+def test_count_df_find_text_getmerge_move_and_usage(hc, tmp_path):
+    import gzip
+    hc.yard("hdfs", "dfs", "-mkdir", "-p", "cnt/sub", check=True)
+    plain = tmp_path / "p.txt"
+    plain.write_bytes(b"one\ntwo\n")
+    (tmp_path / "p.gz").write_bytes(gzip.compress(b"zipped\n"))
+    hc.yard("hdfs", "dfs", "-put", str(plain), str(tmp_path / "p.gz"), "cnt/", check=True)
+    (line,) = lines(hc.yard("dfs", "-count", "cnt", check=True))
+    assert line.split() == ["2", "2", str(8 + (tmp_path / "p.gz").stat().st_size), "cnt"]
+    q = lines(hc.yard("dfs", "-count", "-q", "cnt", check=True))[0].split()
+    assert q[:4] == ["none", "inf", "none", "inf"]
+    df = lines(hc.yard("dfs", "-df", "-h", check=True))
+    assert df[0].split() == ["Filesystem", "Size", "Used", "Available", "Use%"]
+    assert df[1].startswith("yard://")
+    assert lines(hc.yard("dfs", "-find", "cnt", "-name", "*.gz", check=True)) == ["cnt/p.gz"]
+    assert lines(hc.yard("dfs", "-find", "cnt", "-iname", "P.TXT", check=True)) == ["cnt/p.txt"]
+    assert hc.yard("dfs", "-text", "cnt/p.gz", check=True).stdout == b"zipped\n"
+    merged = tmp_path / "merged"
+    hc.yard("dfs", "-getmerge", "-nl", "cnt", str(merged), check=True)
+    assert merged.read_bytes().endswith(b"\none\ntwo\n\n")      # p.gz, then p.txt
+    moved = tmp_path / "m.txt"
+    moved.write_bytes(b"m\n")
+    hc.yard("dfs", "-moveFromLocal", str(moved), "cnt/sub/", check=True)
+    assert not moved.exists() and hc.fs.cat(f"/user/{hc.fs.user}/cnt/sub/m.txt") == b"m\n"
+    assert lines(hc.yard("dfs", "-usage", "ls", check=True)) == [
+        "Usage: yard dfs [-ls [-R] [-h] [-d] [path ...]]"]
+
+
+def test_text_prints_pickle_records_and_runs_no_code_from_a_file(hc, tmp_path):
+    import pickle
+
+    from stackyard.mapreduce.formats import pickle_records
+    with hc.fs.open("/recs", "wb") as f:
+        f.write(pickle_records([("a", 1), ("b", [2, 3])]))
+    assert hc.yard("dfs", "-text", "/recs", check=True).stdout == b"a\t1\nb\t[2, 3]\n"
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    data = pickle.dumps([Evil()], protocol=5)
+    with hc.fs.open("/evil", "wb") as f:
+        f.write(len(data).to_bytes(4, "big") + data)
+    r = hc.yard("dfs", "-text", "/evil")
+    assert r.returncode == 1 and "not a plain value" in r.stderr.decode()
+    assert not marker.exists()
+
+
+HADOOP_SCRIPT = """
+hdfs dfs -mkdir -p /script/in /script/tmp
+hdfs dfs -put {local}/a.txt /script/in/
+hdfs dfs -put -f {local}/a.txt /script/in/a.txt
+hdfs dfs -copyFromLocal {local}/b.txt /script/in/
+hdfs dfs -ls /script/in
+hdfs dfs -ls -R /script
+hdfs dfs -ls -h /script/in/a.txt
+hdfs dfs -cat /script/in/a.txt
+hdfs dfs -tail /script/in/b.txt
+hdfs dfs -test -e /script/in/a.txt
+hdfs dfs -test -d /script/in
+hdfs dfs -test -f /script/in/a.txt
+hdfs dfs -stat %n /script/in/a.txt
+hdfs dfs -du -s /script
+hdfs dfs -du -h /script/in
+hdfs dfs -count /script
+hdfs dfs -cp /script/in/a.txt /script/tmp/a2.txt
+hdfs dfs -mv /script/tmp/a2.txt /script/tmp/a3.txt
+hdfs dfs -appendToFile {local}/b.txt /script/tmp/a3.txt
+hdfs dfs -touchz /script/tmp/empty
+hdfs dfs -test -z /script/tmp/empty
+hdfs dfs -setrep 2 /script/in/b.txt
+hdfs dfs -chmod 640 /script/in/b.txt
+hdfs dfs -chmod -R u+rwx /script/tmp
+hdfs dfs -checksum /script/in/a.txt
+hdfs dfs -find /script -name '*.txt'
+hdfs dfs -text /script/in/a.txt
+hdfs dfs -getmerge /script/in {local}/merged.txt
+hdfs dfs -copyToLocal /script/tmp/a3.txt {local}/a3.txt
+hdfs dfs -get /script/in/b.txt {local}/b2.txt
+hdfs dfs -rm /script/tmp/empty
+hdfs dfs -rm -r /script/tmp
+hdfs dfs -rmdir /script/in || true
+hdfs dfs -df
+hdfs dfs -usage rm
+"""
+
+
+def test_a_script_written_for_hadoop_runs_unchanged(hc, tmp_path):
+    (tmp_path / "a.txt").write_text("alpha\n")
+    (tmp_path / "b.txt").write_text("beta\n")
+    script = HADOOP_SCRIPT.format(local=tmp_path)
+    assert sum(1 for x in script.splitlines() if x.startswith("hdfs dfs")) >= 30
+    # the one change a Hadoop user makes: the command's name
+    bash = f"set -e\nhdfs() {{ {sys.executable} -m stackyard hdfs \"$@\"; }}\n{script}"
+    r = subprocess.run(["bash", "-c", bash], capture_output=True, timeout=600,
+                       env={**os.environ, "STACKYARD_HOME": str(hc.home.root)})
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert "Found 2 items" in out and "alpha\n" in out and "beta\n" in out
+    assert "a.txt\n" in out                          # -stat %n
+    assert "/script/in/a.txt\n/script/in/b.txt" in out   # -find
+    assert (tmp_path / "merged.txt").read_text() == "alpha\nbeta\n"
+    assert (tmp_path / "a3.txt").read_text() == "alpha\nbeta\n"
+    assert (tmp_path / "b2.txt").read_text() == "beta\n"
+    assert not hc.fs.exists("/script/tmp") and hc.fs.stat("/script/in/b.txt")["mode"] == 0o640
+    assert "Usage: yard dfs [-rm" in out
