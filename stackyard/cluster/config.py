@@ -142,6 +142,8 @@ class SchedulerConfig:
     app_lease: float = 60.0            # a dataset driver silent this long: its cache is dropped
     locality_wait: float = 1.0         # a task waits this long for a slot near its data (Spark: 3 s)
     task_group_seconds: float = 0.5    # quick tasks ride together, an attempt taking about this; 0: never
+    master: str = ""                   # the DFS master, for the job history; "": none kept
+    history_days: float = 7.0          # finished jobs read back at start (Hadoop keeps a week)
 
     def validate(self) -> SchedulerConfig:
         _positive(self, "worker_dead_after", "speculative_slowdown", "speculative_min_seconds",

@@ -278,6 +278,7 @@ class LocalCluster:
             if not h.conf("scheduler").exists():
                 dump(SchedulerConfig(
                     data_dir=str(h.data("scheduler")), secret_file=str(h.secret_file),
+                    master=master,
                     host=s.host, port=ports.take(), addr_file=str(h.addr_file("scheduler")),
                     worker_dead_after=s.worker_dead_after, app_lease=s.app_lease,
                     task_group_seconds=s.task_group_seconds,

@@ -40,6 +40,7 @@ from collections import OrderedDict
 
 from aiohttp import web
 
+from stackyard import errors
 from stackyard.cluster.config import SchedulerConfig
 from stackyard.cluster.tls import server_context
 from stackyard.compute.sched_core import RUNNING, SchedulerCore
@@ -61,6 +62,13 @@ class SchedulerDaemon:
                                   app_lease=cfg.app_lease, locality_wait=cfg.locality_wait,
                                   group_seconds=cfg.task_group_seconds)
         self.payloads: OrderedDict[str, bytes] = OrderedDict()
+        self.history = None
+        if cfg.master:
+            from stackyard.compute.history import JobHistory
+            from stackyard.dfs.client import FileSystem
+            self.history = JobHistory(FileSystem(cfg.master, self.secret, user=None),
+                                      cfg.history_days)
+        self.recorded: set[str] = set()
         self.changed = asyncio.Event()
         self.app = make_app(self.secret)
         for name in ("submit", "payload", "heartbeat", "status", "jobs", "map_outputs",
@@ -137,9 +145,17 @@ class SchedulerDaemon:
             raise FileNotFoundError(2, "no such job", job_id)
         return job
 
+    def _past(self, job_id: str) -> dict | None:
+        """A job this scheduler no longer holds, from the job history."""
+        if job_id in self.core.jobs or self.history is None:
+            return None
+        return self.history.jobs.get(job_id)
+
     async def rpc_status(self, a: dict) -> dict:
         """The job's summary; with `wait`, first wait up to that many seconds
         for something to change (a long poll, so progress displays are live)."""
+        if (past := self._past(a["job"])) is not None:
+            return past["summary"]
         job = self._job(a["job"])
         wait = float(a.get("wait") or 0)
         if wait and job.state == RUNNING:
@@ -151,10 +167,46 @@ class SchedulerDaemon:
 
     def rpc_detail(self, a: dict) -> list[dict]:
         """Every task of the job with its attempts (worker, state, backup or not)."""
+        if (past := self._past(a["job"])) is not None:
+            return past["detail"]
         return self.core.detail(self._job(a["job"]))
 
     def rpc_jobs(self, _a: dict) -> list[dict]:
-        return [self.core.summary(j) for j in self.core.jobs.values()]
+        live = [self._walled(self.core.summary(j)) for j in self.core.jobs.values()]
+        past = [e["summary"] for i, e in (self.history.jobs.items() if self.history else [])
+                if i not in self.core.jobs]
+        # job ids begin with their submission time: older jobs first
+        return sorted(past, key=lambda s: s["id"]) + live
+
+    @staticmethod
+    def _walled(summary: dict) -> dict:
+        """SUMMARY with wall-clock times beside the monotonic ones."""
+        skew = time.time() - time.monotonic()
+        return {**summary, "submitted_at": summary["submitted"] + skew,
+                "finished_at": summary["finished"] + skew if summary["finished"] else None}
+
+    async def _keep_history(self) -> None:
+        """Read the last days' jobs at start (the DFS may still be coming up),
+        then write each job that finishes."""
+        for _ in range(120):
+            try:
+                n = await asyncio.to_thread(self.history.load)
+                log.info("job history: %d jobs of the last %g days", n, self.cfg.history_days)
+                break
+            except (OSError, errors.StackyardError) as exc:
+                log.debug("job history not readable yet: %s", exc)
+                await asyncio.sleep(1.0)
+        while True:
+            await asyncio.sleep(1.0)
+            for job in [j for j in self.core.jobs.values()
+                        if j.state != RUNNING and j.id not in self.recorded]:
+                self.recorded.add(job.id)
+                summary, detail = self._walled(self.core.summary(job)), self.core.detail(job)
+                try:
+                    await asyncio.to_thread(self.history.record, summary, detail)
+                except (OSError, errors.StackyardError) as exc:
+                    log.warning("job history: %s not written yet (%s)", job.id, exc)
+                    self.recorded.discard(job.id)       # tried again next time
 
     def rpc_workers(self, _a: dict) -> list[dict]:
         now = time.monotonic()
@@ -284,6 +336,8 @@ class SchedulerDaemon:
     async def run(self) -> None:
         async def started(_address: str) -> None:
             asyncio.create_task(self.tick_loop())
+            if self.history is not None:
+                asyncio.create_task(self._keep_history())
 
         await serve(self.app, self.cfg.host, self.cfg.port, self.cfg.addr_file, started,
                         tls=server_context(self.cfg.tls_cert, self.cfg.tls_key))

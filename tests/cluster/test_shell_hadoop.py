@@ -239,3 +239,28 @@ def test_a_script_written_for_hadoop_runs_unchanged(hc, tmp_path):
     assert (tmp_path / "b2.txt").read_text() == "beta\n"
     assert not hc.fs.exists("/script/tmp") and hc.fs.stat("/script/in/b.txt")["mode"] == 0o640
     assert "Usage: yard dfs [-rm" in out
+
+
+def test_jobs_survive_a_scheduler_restart_in_the_job_history(hc, tmp_path):
+    from tests.conftest import wait_until
+    job = tmp_path / "j.py"
+    job.write_text("from stackyard.mapreduce import Job\n"
+                   "class Words(Job):\n"
+                   "    def mapper(self, k, line):\n"
+                   "        for w in line.split():\n"
+                   "            yield w, 1\n"
+                   "    def reducer(self, w, ones):\n"
+                   "        yield w, sum(ones)\n")
+    hc.fs.mkdir("/hin")
+    with hc.fs.open("/hin/t.txt", "wb") as f:
+        f.write(b"x y x\n")
+    hc.yard("mr", "run", str(job), "--input", "/hin", "--output", "/hout", check=True)
+    (jid,) = [j["id"] for j in hc.client.engine.jobs() if j["name"] == "Words"]
+    wait_until(lambda: any(jid in p for p in hc.fs.glob("/user/history/done/*/*/*/*.json")),
+               30, "the job's history file")
+    hc.restart("scheduler")
+    listed = hc.yard("mr", "list", check=True).stdout.decode()
+    assert jid in listed and "succeeded" in listed
+    status = hc.yard("mr", "status", jid, check=True).stdout.decode()
+    assert f"{jid} (Words): succeeded" in status and "Map input records=1" in status
+    assert hc.client.engine.call("detail", job=jid)[0]["state"] == "succeeded"
