@@ -1,4 +1,4 @@
 from stackyard.cli.main import main
 
 if __name__ == "__main__":
-    main()
+    main(prog_name="yard")        # its help and shell completion say `yard`

@@ -126,10 +126,20 @@ def fsck(path, show_files, show_blocks, show_locations, home) -> None:
                                                show_locations)))
 
 
-@main.command("dfs", context_settings={"ignore_unknown_options": True,
+class _DfsCommand(click.Command):
+    """`yard dfs`: its verbs and flags look like options, so completing a word
+    that starts with "-" asks the command, not the argument: answer both."""
+
+    def shell_complete(self, ctx, incomplete):
+        return _complete_dfs(ctx, incomplete) + [
+            c for c in super().shell_complete(ctx, incomplete) if c.value == "--home"]
+
+
+@main.command("dfs", cls=_DfsCommand, context_settings={"ignore_unknown_options": True,
                                        "allow_interspersed_args": False,
                                        "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED,
+                shell_complete=lambda ctx, _p, incomplete: _complete_dfs(ctx, incomplete))
 @click.option("--home", envvar="STACKYARD_HOME", default=None)
 def dfs(args, home) -> None:
     """Hadoop's file-system shell: yard dfs -ls -R /, yard dfs -put f /d, ...
@@ -137,6 +147,31 @@ def dfs(args, home) -> None:
     Run `yard dfs -help` for every verb."""
     from stackyard.cli.dfs import run
     exit_with(run(list(args), home))
+
+
+def _complete_dfs(ctx, incomplete: str) -> list:
+    """Shell completion (click's: eval "$(_YARD_COMPLETE=bash_source yard)"):
+    the verb first, then its flags, then DFS paths of a running cluster."""
+    from click.shell_completion import CompletionItem
+
+    import stackyard.cli.dfs_summary  # noqa: F401 - its verbs too
+    from stackyard.cli.dfs import VERBS
+    done = ctx.params.get("args") or ()
+    if not done:
+        return [CompletionItem(v, help=VERBS[v][2]) for v in sorted(VERBS) if
+                v.startswith(incomplete or "-")]
+    if incomplete.startswith("-"):
+        return [CompletionItem(f"-{f}") for f in VERBS.get(done[0], (None, ""))[1].split()
+                if f"-{f}".startswith(incomplete)]
+    try:
+        from stackyard.connect import connect
+        with connect(home=ctx.params.get("home"), embedded=False) as client:
+            parent = incomplete.rsplit("/", 1)[0] + "/" if "/" in incomplete else ""
+            names = client.fs.ls(parent or "/", detail=True) if parent.startswith("/") else []
+    except Exception:  # noqa: BLE001 - no cluster, no path to offer: completion stays quiet
+        return []
+    return [CompletionItem(e["path"] + ("/" if e["type"] == "directory" else ""))
+            for e in names if e["path"].startswith(incomplete)]
 
 
 @main.group("hdfs")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -264,3 +265,28 @@ def test_jobs_survive_a_scheduler_restart_in_the_job_history(hc, tmp_path):
     status = hc.yard("mr", "status", jid, check=True).stdout.decode()
     assert f"{jid} (Words): succeeded" in status and "Map input records=1" in status
     assert hc.client.engine.call("detail", job=jid)[0]["state"] == "succeeded"
+
+
+YARD = str(Path(sys.executable).parent / "yard")      # the installed command completes
+
+
+def test_shell_completion_offers_verbs_flags_and_dfs_paths(hc):
+    hc.fs.mkdir("/comp/inner")
+
+    def complete(words: str, shell: str = "bash") -> list[str]:
+        env = {**os.environ, "STACKYARD_HOME": str(hc.home.root), "COMP_WORDS": words,
+               "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+               "_YARD_COMPLETE": f"{shell}_complete"}
+        r = subprocess.run([YARD], env=env, capture_output=True, timeout=60)
+        return [line.split(",", 1)[1] for line in r.stdout.decode().splitlines() if "," in line]
+
+    assert "-ls" in complete("yard dfs -l") and "-lsx" not in complete("yard dfs -l")
+    assert {"-R", "-h", "-d"} <= set(complete("yard dfs -ls -"))
+    assert "-cat" in complete("yard hdfs dfs -ca")
+    assert "/comp/" in complete("yard dfs -ls /c")
+    assert "/comp/inner/" in complete("yard dfs -ls /comp/")
+    assert "cluster" in complete("yard clu")
+    for shell in ("bash", "zsh", "fish"):
+        src = subprocess.run([YARD], capture_output=True,
+                             env={**os.environ, "_YARD_COMPLETE": f"{shell}_source"}).stdout
+        assert b"_YARD_COMPLETE" in src
