@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 import urllib.request
@@ -112,14 +113,36 @@ class Ports:
         self._held: list[socket.socket] = []
 
     def take(self) -> int:
-        while True:
+        lo, hi = _listen_range()
+        for _ in range(200):
+            port = random.randint(lo, hi)
+            if port in self.taken:
+                continue
             s = socket.socket()
-            s.bind((self.host, 0))
-            port = s.getsockname()[1]
+            try:
+                s.bind((self.host, port))
+            except OSError:
+                s.close()
+                continue
             self._held.append(s)
-            if port not in self.taken:
-                self.taken.add(port)
-                return port
+            self.taken.add(port)
+            return port
+        raise RuntimeError(f"no free port in {lo}-{hi} on {self.host}")
+
+
+def _listen_range() -> tuple[int, int]:
+    """Ports below the kernel's ephemeral range: a saved port is free between
+    `cluster up` writing it and the daemon binding it, and an outgoing
+    connection's local port (taken from the ephemeral range) must not land on
+    it then."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            first = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        first = 32768
+    if first < 12000:
+        return 40000, 49151
+    return max(1024, first - 12000), first - 1
 
     def release(self) -> None:
         for s in self._held:
