@@ -129,6 +129,11 @@ class Ports:
             return port
         raise RuntimeError(f"no free port in {lo}-{hi} on {self.host}")
 
+    def release(self) -> None:
+        for s in self._held:
+            s.close()
+        self._held.clear()
+
 
 def _listen_range() -> tuple[int, int]:
     """Ports below the kernel's ephemeral range: a saved port is free between
@@ -143,11 +148,6 @@ def _listen_range() -> tuple[int, int]:
     if first < 12000:
         return 40000, 49151
     return max(1024, first - 12000), first - 1
-
-    def release(self) -> None:
-        for s in self._held:
-            s.close()
-        self._held.clear()
 
 
 def saved_settings(home: Home) -> Settings | None:
