@@ -26,7 +26,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -245,13 +244,8 @@ def figure6(yard: Yard, records: int, seconds: float, threads: int) -> dict[str,
             while time.monotonic() < stop:
                 count[i] += op(sess.t, rng)
             sess.close()
-        ts = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
-        t0 = time.monotonic()
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        return sum(count) / (time.monotonic() - t0)
+        took = y.in_threads(threads, loop)       # before the sum: the threads count
+        return sum(count) / took
 
     def one(fn):
         def op(t, rng):

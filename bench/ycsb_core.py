@@ -146,17 +146,22 @@ def run(store, w: Workload, records: Counter, threads: int, seconds: float,
             mine.append(time.perf_counter() - t)
         s.close()
 
-    ts = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    took = in_threads(threads, loop)
+    every = np.array([x for part in lat for x in part]) * 1000
+    return {"ops": len(every) / took, "p50": float(np.percentile(every, 50)) if len(every)
+            else float("nan"), "p99": float(np.percentile(every, 99)) if len(every)
+            else float("nan"), "errors": sum(errors)}
+
+
+def in_threads(n: int, fn) -> float:
+    """FN(i) in N threads at once; the seconds until all are done."""
+    ts = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
     t0 = time.monotonic()
     for t in ts:
         t.start()
     for t in ts:
         t.join()
-    took = time.monotonic() - t0
-    every = np.array([x for part in lat for x in part]) * 1000
-    return {"ops": len(every) / took, "p50": float(np.percentile(every, 50)) if len(every)
-            else float("nan"), "p99": float(np.percentile(every, 99)) if len(every)
-            else float("nan"), "errors": sum(errors)}
+    return time.monotonic() - t0
 
 
 def load(store, n: int, threads: int = 4, batch: int = 500) -> float:
@@ -169,10 +174,4 @@ def load(store, n: int, threads: int = 4, batch: int = 500) -> float:
         s.close()
 
     bounds = [n * i // threads for i in range(threads + 1)]
-    ts = [threading.Thread(target=part, args=(bounds[i], bounds[i + 1])) for i in range(threads)]
-    t0 = time.monotonic()
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return n / (time.monotonic() - t0)
+    return n / in_threads(threads, lambda i: part(bounds[i], bounds[i + 1]))

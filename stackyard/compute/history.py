@@ -1,8 +1,8 @@
 """The job history (Hadoop's JobHistory server): the scheduler writes every
 finished job's summary, counters and tasks to the DFS, one file per job
 under /user/history/done/YYYY/MM/DD/, and reads the last days' back when it
-starts, so that `yard mr list` and `yard mr status JOB` still know a job
-after the scheduler restarts. A file is written whole under a temporary
+starts (removing older days), so that `yard mr list` and `yard mr status
+JOB` still know a job after the scheduler restarts. A file is written whole under a temporary
 name and renamed, so a reader never meets half of one."""
 
 from __future__ import annotations
@@ -40,6 +40,27 @@ class JobHistory:
             self.fs.rm(final)
         self.fs.mv(tmp, final)
         self.jobs[summary["id"]] = entry
+
+    def prune(self, now: float | None = None) -> int:
+        """Remove the days older than `days` (Hadoop's history server deletes
+        after mapreduce.jobhistory.max-age-ms, a week); the days removed."""
+        import calendar
+        now = time.time() if now is None else now
+        if not self.fs.exists(ROOT):
+            return 0
+        gone = 0
+        for y in self.fs.ls(ROOT):
+            for m in self.fs.ls(y["path"]) if y["type"] == "directory" else []:
+                for d in self.fs.ls(m["path"]) if m["type"] == "directory" else []:
+                    try:
+                        day = calendar.timegm(time.strptime(
+                            f"{y['name']}/{m['name']}/{d['name']}", "%Y/%m/%d"))
+                    except ValueError:
+                        continue            # not one of ours: left alone
+                    if now - (day + DAY) > self.days * DAY:
+                        self.fs.rm(d["path"], recursive=True)
+                        gone += 1
+        return gone
 
     def load(self, now: float | None = None) -> int:
         """Read the jobs of the last `days` days; the number read. A file that

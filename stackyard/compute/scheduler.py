@@ -191,7 +191,9 @@ class SchedulerDaemon:
         for _ in range(120):
             try:
                 n = await asyncio.to_thread(self.history.load)
-                log.info("job history: %d jobs of the last %g days", n, self.cfg.history_days)
+                pruned = await asyncio.to_thread(self.history.prune)
+                log.info("job history: %d jobs of the last %g days (%d older days removed)",
+                         n, self.cfg.history_days, pruned)
                 break
             except (OSError, errors.StackyardError) as exc:
                 log.debug("job history not readable yet: %s", exc)

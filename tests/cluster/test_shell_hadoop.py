@@ -259,7 +259,12 @@ def test_jobs_survive_a_scheduler_restart_in_the_job_history(hc, tmp_path):
     (jid,) = [j["id"] for j in hc.client.engine.jobs() if j["name"] == "Words"]
     wait_until(lambda: any(jid in p for p in hc.fs.glob("/user/history/done/*/*/*/*.json")),
                30, "the job's history file")
+    hc.fs.mkdir("/user/history/done/2020/01/01")        # older than a week: pruned
+    with hc.fs.open("/user/history/done/2020/01/01/job_2020.json", "wb") as f:
+        f.write(b"{}")
     hc.restart("scheduler")
+    wait_until(lambda: not hc.fs.exists("/user/history/done/2020/01/01"), 30,
+               "the old history to be pruned")
     listed = hc.yard("mr", "list", check=True).stdout.decode()
     assert jid in listed and "succeeded" in listed
     status = hc.yard("mr", "status", jid, check=True).stdout.decode()
