@@ -139,3 +139,27 @@ def cell(make_cluster):
     c.coord = c.new_coord()
     yield c
     c.coord.close()
+
+
+def assert_refuses_strangers(address: str, rpc: str) -> None:
+    """The RPC port at ADDRESS answers no credentials with 401 and a wrong
+    secret with an AuthError."""
+    import http.client
+
+    from stackyard import errors
+    from stackyard.net.auth import Secret
+    from stackyard.net.client import HttpPool
+    host, port = address.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("POST", f"/rpc/{rpc}", body=b"\x80")
+    assert conn.getresponse().status == 401          # no credentials
+    conn.close()
+    wrong = HttpPool(Secret.generate())
+    try:
+        wrong.call(address, rpc)
+    except errors.AuthError:
+        pass
+    else:
+        raise AssertionError(f"{address} answered {rpc} under a wrong secret")
+    finally:
+        wrong.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import time
 import urllib.request
@@ -22,15 +21,12 @@ from stackyard.cluster.config import (
     MasterConfig,
     MiB,
     SchedulerConfig,
-    SearchServerConfig,
-    TableMasterConfig,
-    TabletServerConfig,
-    ThriftConfig,
     WorkerConfig,
     dump,
     load,
 )
 from stackyard.cluster.home import Home
+from stackyard.cluster.ports import Ports
 from stackyard.net.auth import Secret
 from stackyard.net.client import HttpPool
 
@@ -99,55 +95,6 @@ MASTER_DEFAULTS = {"replication": "default_replication", "chunk_size": "default_
 
 class ShapeError(ValueError):
     """A flag of `cluster up` that the existing cluster cannot take."""
-
-
-class Ports:
-    """Free ports for the daemons of one cluster, each handed out once: the
-    socket that found a port stays bound until the configs are written, so
-    the kernel cannot give the same port twice, and ports the cluster's saved
-    configs already name are never handed out again."""
-
-    def __init__(self, host: str, taken: set[int] = frozenset()):
-        self.host = host
-        self.taken = set(taken)
-        self._held: list[socket.socket] = []
-
-    def take(self) -> int:
-        lo, hi = _listen_range()
-        for _ in range(200):
-            port = random.randint(lo, hi)
-            if port in self.taken:
-                continue
-            s = socket.socket()
-            try:
-                s.bind((self.host, port))
-            except OSError:
-                s.close()
-                continue
-            self._held.append(s)
-            self.taken.add(port)
-            return port
-        raise RuntimeError(f"no free port in {lo}-{hi} on {self.host}")
-
-    def release(self) -> None:
-        for s in self._held:
-            s.close()
-        self._held.clear()
-
-
-def _listen_range() -> tuple[int, int]:
-    """Ports below the kernel's ephemeral range: a saved port is free between
-    `cluster up` writing it and the daemon binding it, and an outgoing
-    connection's local port (taken from the ephemeral range) must not land on
-    it then."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            first = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        first = 32768
-    if first < 12000:
-        return 40000, 49151
-    return max(1024, first - 12000), first - 1
 
 
 def saved_settings(home: Home) -> Settings | None:
@@ -338,66 +285,12 @@ class LocalCluster:
                         **self._tls("connect")).validate(), h.conf("connect"))
                 daemons.append({"name": "connect", "role": "connect"})
         if s.tables and names:
-            daemons += self._table_configs(master, names)
+            from stackyard.cluster.store_configs import table_configs
+            daemons += table_configs(self, master, names)
         if s.search and names:
-            daemons += self._search_configs(master, names)
+            from stackyard.cluster.store_configs import search_configs
+            daemons += search_configs(self, master, names)
         return daemons
-
-    def _table_configs(self, master: str, coord_names: list[str]) -> list[dict]:
-        s, h = self.settings, self.home
-        coords = ",".join(f"{c['host']}:{c['port']}" for c in
-                          (_read_toml(h.conf(n)) for n in coord_names))
-        common = dict(master=master, coords=coords, secret_file=str(h.secret_file), host=s.host,
-                      session_timeout=s.table_session_timeout)
-        out = []
-        if not h.conf("tablemaster").exists():
-            dump(TableMasterConfig(data_dir=str(h.data("tablemaster")),
-                                   addr_file=str(h.addr_file("tablemaster")),
-                                   # never merge into a tablet that would split again
-                                   merge_bytes=min(s.tablet_merge_bytes,
-                                                   s.tablet_split_bytes // 2),
-                                   merge_min_age=s.tablet_merge_min_age,
-                                   **self._tls("tablemaster"), **common).validate(),
-                 h.conf("tablemaster"))
-        out.append({"name": "tablemaster", "role": "tablemaster"})
-        for i in range(1, (s.tablet_servers or s.chunkservers) + 1):
-            name = f"tabletserver-{i}"
-            if not h.conf(name).exists():
-                cs = _read_toml(h.conf(f"chunkserver-{(i - 1) % s.chunkservers + 1}"))
-                dump(TabletServerConfig(
-                    data_dir=str(h.data(name)), addr_file=str(h.addr_file(name)),
-                    chunkserver=f"{cs['host']}:{cs['port']}",
-                    flush_bytes=s.tablet_flush_bytes, split_bytes=s.tablet_split_bytes,
-                    **self._tls(name), **common).validate(), h.conf(name))
-            out.append({"name": name, "role": "tabletserver"})
-        if s.thrift:
-            if not h.conf("thrift").exists():
-                dump(ThriftConfig(data_dir=str(h.data("thrift")), coords=coords,
-                                  secret_file=str(h.secret_file), host=s.host,
-                                  port=s.thrift_port, addr_file=str(h.addr_file("thrift"))
-                                  ).validate(), h.conf("thrift"))
-            out.append({"name": "thrift", "role": "thrift"})
-        return out
-
-    def _search_configs(self, master: str, coord_names: list[str]) -> list[dict]:
-        s, h = self.settings, self.home
-        coords = ",".join(f"{c['host']}:{c['port']}" for c in
-                          (_read_toml(h.conf(n)) for n in coord_names))
-        out = []
-        for i in range(1, (s.search_servers or s.chunkservers) + 1):
-            name = f"searchserver-{i}"
-            if not h.conf(name).exists():
-                dump(SearchServerConfig(
-                    data_dir=str(h.data(name)), master=master, coords=coords,
-                    secret_file=str(h.secret_file), host=s.host,
-                    http_port=s.search_http_port + i - 1 if s.search_http_port else 0,
-                    addr_file=str(h.addr_file(name)),
-                    http_addr_file=str(h.addr_file(name)) + ".http",
-                    session_timeout=s.table_session_timeout,
-                    refresh_interval=s.search_refresh_interval,
-                    **self._tls(name)).validate(), h.conf(name))
-            out.append({"name": name, "role": "searchserver"})
-        return out
 
     # -- lifecycle --------------------------------------------------------------
 

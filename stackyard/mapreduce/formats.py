@@ -149,8 +149,9 @@ class OutputFormat(ABC):
         its target here)."""
 
     def write_task(self, ctx, records: Iterable[tuple]) -> None:
-        """RECORDS of the task CTX, for an output that is not files."""
-        raise NotImplementedError
+        """RECORDS of the task CTX, for an output that is not files (to_files
+        False); a file output is published through write() instead."""
+        raise TypeError(f"{type(self).__name__} writes part files: it has no write_task")
 
 
 class TextOutput(OutputFormat):

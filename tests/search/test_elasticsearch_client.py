@@ -273,21 +273,11 @@ def test_internal_endpoints_refuse_bad_requests(scluster, es, docs):
     """The search servers' own RPC port: no credentials, a wrong secret, a
     body that is not msgpack, a list for a map and an oversized body are
     each refused with a 4xx, and the server serves on."""
-    import http.client
 
-    from stackyard import errors
-    from stackyard.net.client import HttpPool
+    from tests.conftest import assert_refuses_strangers
     from tests.search.conftest import search_servers
     address = search_servers(scluster)[0]["address"]
-    host, port = address.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-    conn.request("POST", "/rpc/stats", body=b"\x80")
-    assert conn.getresponse().status == 401
-    conn.close()
-    wrong = HttpPool(Secret.generate())
-    with pytest.raises(errors.AuthError):
-        wrong.call(address, "stats")
-    wrong.close()
+    assert_refuses_strangers(address, "stats")
     pool = scluster.client.fs.pool
     for body in (b"\xc1 not msgpack", b"\x91\x01"):
         r = pool.request(address, "POST", "/rpc/search", body=body)

@@ -159,23 +159,12 @@ def test_status_pages_and_metrics(tcluster, t):
 
 
 def test_table_endpoints_refuse_bad_requests(tcluster, t):
-    import http.client
-
-    from stackyard.net.auth import Secret
-    from stackyard.net.client import HttpPool
+    from tests.conftest import assert_refuses_strangers
     daemons = tcluster.home.read_state()["daemons"]
     for role, read, write in (("tablemaster", "describe", "create"),
                               ("tabletserver", "get", "mutate")):
         address = next(d["address"] for d in daemons if d["role"] == role)
-        host, port = address.rsplit(":", 1)
-        conn = http.client.HTTPConnection(host, int(port), timeout=10)
-        conn.request("POST", "/rpc/status", body=b"\x80")
-        assert conn.getresponse().status == 401          # no credentials
-        conn.close()
-        wrong = HttpPool(Secret.generate())
-        with pytest.raises(errors.AuthError):
-            wrong.call(address, "status")
-        wrong.close()
+        assert_refuses_strangers(address, "status")
         pool = tcluster.client.fs.pool
         r = pool.request(address, "POST", f"/rpc/{read}", body=b"\xc1 not msgpack")
         assert r.status == 400, r.status
