@@ -42,6 +42,22 @@ def run(url: str, modules=MODULES, python: str = sys.executable, timeout: float 
     return out
 
 
+# passed examples per module, at least (of those collected there)
+FLOORS = {"dataframe.py": 0.65, "column.py": 0.80, "group.py": 0.80, "window.py": 0.75,
+          "readwriter.py": 0.50, "catalog.py": 0.60, "functions/builtin.py": 0.44}
+
+
+def check_doctests(cluster, modules, workdir) -> None:
+    from tests.connect.conftest import remote
+    counts = run(remote(cluster), modules, workdir=str(workdir))
+    report = ", ".join(f"{m} {p}/{n}" for m, (p, n) in counts.items())
+    total = sum(p for p, _ in counts.values()), sum(n for _, n in counts.values())
+    print(f"doctests: {report}; total {total[0]}/{total[1]}")
+    for m, (passed, collected) in counts.items():
+        assert collected > 0, f"{m}: no doctests ran ({report})"
+        assert passed >= FLOORS[m] * collected, f"{m}: {passed}/{collected} ({report})"
+
+
 def _count(tail: str, word: str) -> int:
     found = re.search(r"(\d+) " + word, tail)
     return int(found.group(1)) if found else 0
