@@ -294,6 +294,24 @@ def setrep(sh: Shell, opts: set, args: list[str]) -> None:
     sh.each(paths, one)
 
 
+@verb("-truncate", flags="w", usage="-truncate [-w] length path ...")
+def truncate(sh: Shell, opts: set, args: list[str]) -> None:
+    n, *paths = _need(args, 2)
+    if not n.isdigit():
+        raise ValueError(f"Illegal length, a non-negative integer expected: {n}")
+
+    def one(p: str) -> None:
+        st = sh.fs.stat(sh.path(p))
+        if st["type"] == "directory":
+            raise IsADirectoryError(21, "Is a directory", p)
+        if int(n) > st["length"]:
+            raise ValueError(f"Cannot truncate to a larger file size. Current size: "
+                             f"{st['length']}, truncate size: {n}.")
+        sh.fs.truncate(sh.path(p), int(n))     # never waits: no block recovery here
+        sh.out(f"Truncated {p} to length: {n}")
+    sh.each(paths, one)
+
+
 @verb("-chmod", flags="R", usage="-chmod [-R] MODE path ...")
 def chmod(sh: Shell, opts: set, args: list[str]) -> None:
     mode, *paths = _need(args, 2)

@@ -8,7 +8,8 @@ A reported replica is judged against the namespace's committed version and
 length of its chunk:
 
     version <  committed                      stale: delete
-    version == committed, length >= committed good
+    version == committed, length >= committed good (a longer one of a closed
+                                              file, truncated, is trimmed)
     committed < version <= issued, not being written
                                               an uncommitted write: roll back
                                               to the committed version and
@@ -63,10 +64,13 @@ class DeleteReplica:
 
 @dataclass(frozen=True)
 class Rollback:
+    """Cut a replica to VERSION and LENGTH, if its version is still EXPECT
+    (0: any): a trim that crosses a new write must not undo it."""
     server_id: str
     handle: str
     version: int
     length: int
+    expect: int = 0
 
 
 Action = Replicate | DeleteReplica | Rollback
@@ -120,12 +124,13 @@ class ChunkMap:
             verdict = self._judge(handle, version, length)
             if verdict == "good":
                 self._add(handle, server_id)
+                actions.extend(self._trims(handle, [server_id], length))
                 pend = self.pending.get(handle)
                 if pend:
                     pend.pop(server_id, None)
             elif verdict == "rollback":
                 c = self.chunks[handle]
-                actions.append(Rollback(server_id, handle, c.version, c.length))
+                actions.append(Rollback(server_id, handle, c.version, c.length, version))
             elif verdict == "delete":
                 actions.append(self._delete(server_id, handle))
         if full:
@@ -151,6 +156,20 @@ class ChunkMap:
             if sid in self.servers:
                 self._add(handle, sid)
         return actions
+
+    def trim(self, handle: str) -> list[Action]:
+        """A truncated chunk: cut its good replicas to the committed length."""
+        return self._trims(handle, list(self.replicas.get(handle, ())), None)
+
+    def _trims(self, handle: str, server_ids: list[str], length: int | None) -> list[Action]:
+        """Replicas longer than a closed file's committed chunk (it was
+        truncated) are cut back; while a file is written they are longer
+        by right."""
+        c = self.chunks[handle]
+        if (c.file is None or c.file.holder or c.version == 0
+                or (length is not None and length <= c.length)):
+            return []
+        return [Rollback(sid, handle, c.version, c.length, c.version) for sid in server_ids]
 
     def bad_replica(self, handle: str, server_id: str) -> None:
         """A reader or a scanner found a checksum mismatch: never serve it again;

@@ -260,6 +260,10 @@ class Chunkserver:
                 self.store.delete(handle)
                 self.deleted.append(handle)
             elif kind == "rollback":
+                meta = self.store.meta(handle)
+                if cmd.get("expect") and (handle in self.store.writing or (
+                        meta is not None and meta.version != cmd["expect"])):
+                    return          # written since the master looked: the write wins
                 self.store.rollback(handle, cmd["version"], cmd["length"])
                 await self._report_one(handle)
             elif kind == "replicate":

@@ -72,6 +72,7 @@ class ChunkStore:
         # in helper threads, hence the lock.
         self._lock = threading.Lock()
         self._index = {h: (v, n) for h, v, n in self._scan()}
+        self.writing: set[str] = set()      # handles with a write session open
 
     def _paths(self, handle: str) -> tuple[Path, Path]:
         check_handle(handle)
@@ -213,19 +214,23 @@ class ChunkWrite:
         self.store, self.handle, self.version = store, handle, version
         data, _ = store._paths(handle)
         self.fd = os.open(data, os.O_RDWR | os.O_CREAT, 0o644)
-        os.ftruncate(self.fd, offset)
-        self.length = offset
         nfull = offset // BLOCK
         self.crcs = list(meta.crcs[:nfull]) if meta else []
         self.block_fill = offset % BLOCK
         self.block_crc = 0
         if self.block_fill:
-            head = os.pread(self.fd, self.block_fill, nfull * BLOCK)
-            if meta is None or crc32c.crc32c(head) != meta.crcs[nfull]:
+            # the stored block may run past OFFSET (a truncated file's replica
+            # not yet trimmed): check it whole, then keep its head
+            stored = min(meta.length, (nfull + 1) * BLOCK) - nfull * BLOCK if meta else 0
+            block = os.pread(self.fd, stored, nfull * BLOCK)
+            if meta is None or crc32c.crc32c(block) != meta.crcs[nfull]:
                 os.close(self.fd)
                 raise CorruptDataError(5, f"chunk {handle}: last block fails its checksum")
-            self.block_crc = crc32c.crc32c(head)
+            self.block_crc = crc32c.crc32c(block[:self.block_fill])
+        os.ftruncate(self.fd, offset)
+        self.length = offset
         os.lseek(self.fd, offset, os.SEEK_SET)
+        store.writing.add(handle)
         self.behind = WriteBehind(self.fd, offset)
 
     def write(self, piece: bytes | memoryview) -> None:
@@ -255,9 +260,11 @@ class ChunkWrite:
         crcs = self.crcs + ([self.block_crc] if self.block_fill else [])
         meta = ChunkMeta(self.version, self.length, crcs)
         self.store._write_meta(self.handle, meta)
+        self.store.writing.discard(self.handle)
         return meta
 
     def abort(self) -> None:
+        self.store.writing.discard(self.handle)
         self.behind.wait()
         try:
             os.close(self.fd)

@@ -161,6 +161,11 @@ class FileSystem:
     def mv(self, src: str, dst: str) -> str:
         return self.call("rename", src=dfs_path(src), dst=dfs_path(dst))
 
+    def truncate(self, path: str, length: int) -> bool:
+        """Cut a closed file to LENGTH bytes (HDFS's truncate); at once
+        readable and appendable at the new length."""
+        return self.call("truncate", path=dfs_path(path), length=length)
+
     def setrep(self, path: str, replication: int, wait: bool = False,
                timeout: float = 300.0) -> int:
         n = self.call("setrep", path=dfs_path(path), replication=replication)

@@ -140,7 +140,7 @@ class Master:
                 cmd = {"kind": "delete", "handle": a.handle}
             elif isinstance(a, Rollback):
                 cmd = {"kind": "rollback", "handle": a.handle, "version": a.version,
-                       "length": a.length}
+                       "length": a.length, "expect": a.expect}
             self.outbox.setdefault(a.server_id, []).append(cmd)
 
     # -- namespace RPCs -----------------------------------------------------------
@@ -296,6 +296,19 @@ class Master:
         final = self.mutate(ops.Rename(src, dst, self.clock()))
         self.leases.moved(src, final)
         return final
+
+    def rpc_truncate(self, a: dict) -> bool:
+        """HDFS's truncate. True: the file reads at its new length at once and
+        may be appended to (Hadoop's false, "wait for block recovery", never
+        applies: replicas keep their version and are trimmed in the background)."""
+        c = self.caller(a)
+        path = normalize(a["path"])
+        check(self.ns, c, path, WRITE)
+        dropped, cut = self.mutate(ops.Truncate(path, a["length"], self.clock()))
+        self._deliver(self.chunkmap.forget_chunks(dropped))
+        if cut is not None:
+            self._deliver(self.chunkmap.trim(cut.handle))
+        return True
 
     def rpc_setrep(self, a: dict) -> int:
         c = self.caller(a)

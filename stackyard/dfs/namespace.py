@@ -265,6 +265,33 @@ class Namespace:
         node.mtime = op.mtime
         return node
 
+    def _Truncate(self, op: ops.Truncate) -> tuple[list[str], Chunk | None]:
+        """(handles dropped, the chunk cut short or None). Its replicas stay
+        longer on disk until trimmed: readers stop at the committed length,
+        and every write first truncates a replica to it."""
+        node = self.get_file(op.path)
+        if node.holder:
+            raise fs_error("EBUSY", op.path, f"Failed to TRUNCATE_FILE {op.path}: it is being "
+                           f"written by {node.holder}")
+        if type(op.length) is not int or op.length < 0:
+            raise ValueError(f"Cannot truncate to a negative file size: {op.length}.")
+        if op.length > node.length:
+            raise ValueError(f"Cannot truncate to a larger file size. Current size: "
+                             f"{node.length}, truncate size: {op.length}.")
+        kept, dropped, cut, at = [], [], None, 0
+        for c in node.chunks:
+            if at >= op.length:
+                dropped.append(c.handle)
+                self.chunks.pop(c.handle, None)
+                continue
+            if at + c.length > op.length:
+                c.length, cut = op.length - at, c
+            at += c.length
+            kept.append(c)
+        node.chunks = kept
+        node.mtime = op.mtime
+        return dropped, cut
+
     def _Delete(self, op: ops.Delete) -> list[str]:
         path = normalize(op.path)
         if path == "/":

@@ -71,6 +71,15 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Truncate:
+    """Cut a closed file to `length` bytes: later chunks go, the chunk the
+    cut falls in keeps its version and a shorter committed length."""
+    path: str
+    length: int
+    mtime: float
+
+
+@dataclass(frozen=True)
 class Delete:
     path: str
     recursive: bool
@@ -102,11 +111,11 @@ class SetOwner:
     group: str
 
 
-Op = (Mkdir | Create | OpenAppend | AddChunk | BumpVersion | CommitChunk | Close | Delete
-      | Rename | SetReplication | SetPermission | SetOwner)
+Op = (Mkdir | Create | OpenAppend | AddChunk | BumpVersion | CommitChunk | Close | Truncate
+      | Delete | Rename | SetReplication | SetPermission | SetOwner)
 
 _BY_NAME = {cls.__name__: cls for cls in (
-    Mkdir, Create, OpenAppend, AddChunk, BumpVersion, CommitChunk, Close, Delete, Rename,
+    Mkdir, Create, OpenAppend, AddChunk, BumpVersion, CommitChunk, Close, Truncate, Delete, Rename,
     SetReplication, SetPermission, SetOwner)}
 
 

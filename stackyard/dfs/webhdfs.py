@@ -220,6 +220,7 @@ class WebHdfsMaster:
             ("PUT", "SETPERMISSION"): self.setpermission,
             ("PUT", "SETOWNER"): self.setowner,
             ("DELETE", "DELETE"): self.delete,
+            ("POST", "TRUNCATE"): self.truncate,
         }
 
     def install(self, app: web.Application) -> None:
@@ -321,6 +322,12 @@ class WebHdfsMaster:
         except FileNotFoundError:
             return {"boolean": False}
         return {"boolean": True}
+
+    def truncate(self, path, q, who):
+        length = number(q.get("newlength"), "newlength")
+        if length is None:
+            raise ValueError('Invalid value for webhdfs parameter "newlength": it is required')
+        return {"boolean": self.master.rpc_truncate({**who, "path": path, "length": length})}
 
     def setreplication(self, path, q, who):
         n = number(q.get("replication"), "replication", self.master.cfg.default_replication)

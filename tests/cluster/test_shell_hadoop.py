@@ -161,6 +161,25 @@ def test_count_df_find_text_getmerge_move_and_usage(hc, tmp_path):
         "Usage: yard dfs [-ls [-R] [-h] [-d] [path ...]]"]
 
 
+def test_truncate_prints_what_hadoops_shell_prints(hc):
+    with hc.fs.open("/tr/a", "wb") as f:
+        f.write(b"0123456789")
+    with hc.fs.open(f"/user/{hc.fs.user}/tr-rel", "wb") as f:
+        f.write(b"abc")
+    r = hc.yard("dfs", "-truncate", "-w", "4", "/tr/a", check=True)
+    assert r.stdout.decode() == "Truncated /tr/a to length: 4\n"
+    r = hc.yard("dfs", "-truncate", "1", "tr-rel", check=True)
+    assert r.stdout.decode() == "Truncated tr-rel to length: 1\n"
+    assert hc.fs.cat("/tr/a") == b"0123" and hc.fs.cat(f"/user/{hc.fs.user}/tr-rel") == b"a"
+    r = hc.yard("dfs", "-truncate", "9", "/tr/a")
+    assert r.returncode == 1 and r.stderr.decode() == (
+        "truncate: Cannot truncate to a larger file size. Current size: 4, truncate size: 9.\n")
+    r = hc.yard("dfs", "-truncate", "0", "/tr")
+    assert r.stderr.decode() == "truncate: `/tr': Is a directory\n"
+    r = hc.yard("dfs", "-truncate", "x", "/tr/a")
+    assert r.returncode != 0 and "truncate:" in r.stderr.decode() and "Traceback" not in r.stderr.decode()
+
+
 def test_text_prints_pickle_records_and_runs_no_code_from_a_file(hc, tmp_path):
     import pickle
 
@@ -212,6 +231,7 @@ hdfs dfs -find /script -name '*.txt'
 hdfs dfs -text /script/in/a.txt
 hdfs dfs -getmerge /script/in {local}/merged.txt
 hdfs dfs -copyToLocal /script/tmp/a3.txt {local}/a3.txt
+hdfs dfs -truncate -w 3 /script/tmp/a3.txt
 hdfs dfs -get /script/in/b.txt {local}/b2.txt
 hdfs dfs -rm /script/tmp/empty
 hdfs dfs -rm -r /script/tmp
@@ -240,6 +260,7 @@ def test_a_script_written_for_hadoop_runs_unchanged(hc, tmp_path):
     assert (tmp_path / "b2.txt").read_text() == "beta\n"
     assert not hc.fs.exists("/script/tmp") and hc.fs.stat("/script/in/b.txt")["mode"] == 0o640
     assert "Usage: yard dfs [-rm" in out
+    assert "Truncated /script/tmp/a3.txt to length: 3\n" in out
 
 
 def test_jobs_survive_a_scheduler_restart_in_the_job_history(hc, tmp_path):

@@ -28,7 +28,7 @@ def test_report_judges_versions():
     assert acts == [DeleteReplica("s1", c.handle)]
     c.issued = 3
     acts = cm.report("s2", [(c.handle, 3, 150)], full=True)      # uncommitted write
-    assert acts == [Rollback("s2", c.handle, 2, 100)]
+    assert acts == [Rollback("s2", c.handle, 2, 100, expect=3)]   # unless written since
     acts = cm.report("s3", [("00000000000000bb", 1, 5)], full=True)  # unknown chunk
     assert acts == [DeleteReplica("s3", "00000000000000bb")]
 
@@ -38,6 +38,20 @@ def test_uncommitted_replica_left_alone_while_file_is_written():
     c.file.holder = "writer"
     c.issued = 3
     assert cm.report("s0", [(c.handle, 3, 150)], full=True) == []
+
+
+def test_a_truncated_chunks_longer_replicas_are_trimmed_but_not_while_written():
+    cm, c = setup()
+    cm.report("s0", [(c.handle, 2, 100)], full=True)
+    c.length = 40                                     # the file was truncated
+    assert cm.trim(c.handle) == [Rollback("s0", c.handle, 2, 40, expect=2)]
+    # a server that was away reports the old length: still good, and trimmed
+    assert cm.report("s1", [(c.handle, 2, 100)], full=True) == [
+        Rollback("s1", c.handle, 2, 40, expect=2)]
+    assert cm.replicas[c.handle] == {"s0", "s1"}
+    assert cm.report("s1", [(c.handle, 2, 40)], full=True) == []
+    c.file.holder = "appender"                        # longer by right while written
+    assert cm.report("s2", [(c.handle, 2, 100)], full=True) == [] and cm.trim(c.handle) == []
 
 
 def test_dead_server_replicas_are_copied_elsewhere():

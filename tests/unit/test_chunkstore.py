@@ -56,6 +56,24 @@ def test_write_truncates_leftovers_of_a_failed_write(tmp_path):
     assert read(store, 0, 1010, 3) == b"x" * 1000 + b"y" * 10
 
 
+def test_append_inside_a_longer_untrimmed_replica(tmp_path):
+    """A truncated file's replica keeps its old bytes until trimmed; a write at
+    the new length checks the stored last block whole, then keeps its head."""
+    store = ChunkStore(tmp_path)
+    old = os.urandom(2 * BLOCK + 500)
+    write(store, old)
+    cut = BLOCK + 77
+    meta = write(store, b"tail", version=2, offset=cut)
+    assert meta.length == cut + 4 and meta.crcs == block_crcs(old[:cut] + b"tail")
+    assert read(store, 0, cut + 4, version=2) == old[:cut] + b"tail"
+    assert not store.writing
+    with open(store.root / H[:2] / f"{H}.dat", "r+b") as f:   # rot in the stored block
+        f.seek(BLOCK + 3)
+        f.write(b"\xff")
+    with pytest.raises(OSError, match="last block fails its checksum"):
+        store.begin_write(H, 3, BLOCK + 2)
+
+
 def test_rollback_to_committed_length(tmp_path):
     store = ChunkStore(tmp_path)
     write(store, b"a" * (BLOCK + 50))

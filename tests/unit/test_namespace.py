@@ -68,6 +68,28 @@ def test_chunks_versions_and_commit():
     assert handles == ["0123456789abcdef"] and not ns.chunks
 
 
+def test_truncate_drops_later_chunks_and_cuts_the_one_it_falls_in():
+    ns = Namespace()
+    ns.apply(create("/f"))
+    for i, n in enumerate((1000, 1000, 500)):
+        h = f"{i:016x}"
+        ns.apply(ops.AddChunk("/f", h, 1))
+        ns.apply(ops.CommitChunk(h, 1, n, 3.0))
+    with pytest.raises(LeaseHeldError, match="TRUNCATE_FILE"):
+        ns.apply(ops.Truncate("/f", 10, 4.0))             # still being written
+    ns.apply(ops.Close("/f", "c1", 4.0))
+    with pytest.raises(ValueError, match="Current size: 2500, truncate size: 2501"):
+        ns.apply(ops.Truncate("/f", 2501, 5.0))
+    dropped, cut = ns.apply(ops.Truncate("/f", 1200, 5.0))
+    f = ns.lookup("/f")
+    assert dropped == [f"{2:016x}"] and cut.handle == f"{1:016x}" and cut.length == 200
+    assert f.length == 1200 and len(f.chunks) == 2 and f"{2:016x}" not in ns.chunks
+    assert cut.version == 1 and f.mtime == 5.0
+    assert ns.apply(ops.Truncate("/f", 1000, 6.0)) == ([f"{1:016x}"], None)   # a boundary
+    assert ns.apply(ops.Truncate("/f", 0, 7.0)) == ([f"{0:016x}"], None)
+    assert f.length == 0 and not f.chunks and not ns.chunks
+
+
 @pytest.mark.parametrize("bad", ["", "rel/x", "/a/../b", "/a/./b", "/a\x00b"])
 def test_bad_paths_named(bad):
     with pytest.raises(ValueError, match="path"):
@@ -89,6 +111,7 @@ op_strategy = st.one_of(
     st.builds(lambda s, d: ops.Rename(s, d, 9.0), paths, paths),
     st.builds(lambda p, m: ops.SetPermission(p, m), paths, st.integers(0, 0o777)),
     st.builds(lambda p: ops.Close(p, "h", 4.0), paths),
+    st.builds(lambda p, n: ops.Truncate(p, n, 5.0), paths, st.integers(0, 2)),
 )
 
 
