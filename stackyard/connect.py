@@ -23,7 +23,7 @@ class Client:
     def __init__(self, master: str, secret: Secret, user: str | None = None,
                  home: Home | None = None, embedded: LocalCluster | None = None,
                  addresses: dict[str, list[str]] | None = None):
-        self.master = master
+        self.masters = master                # every master, comma-separated
         self._given = addresses or {}
         self.home = home
         self.fs = FileSystem(master, secret, user)
@@ -32,6 +32,11 @@ class Client:
         self._engine = None
         self._tables = None
         self._embedded = embedded
+
+    @property
+    def master(self) -> str:
+        """The active master's host:port (for WebHDFS URLs and pages)."""
+        return self.fs.active_master()
 
     def _addresses(self, role: str, missing: str) -> list[str]:
         """The addresses of this cluster's ROLE daemons; MISSING says why none."""
@@ -107,7 +112,7 @@ class Client:
 
     def __repr__(self) -> str:
         kind = "embedded" if self._embedded else "cluster"
-        return f"<stackyard.Client {kind} master={self.master}>"
+        return f"<stackyard.Client {kind} master={self.masters}>"
 
     def __enter__(self) -> Client:
         return self

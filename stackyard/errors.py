@@ -5,6 +5,7 @@
     │   ├── ClusterUnavailable (also ConnectionError)   retryable: daemon unreachable
     │   ├── RemoteError                                  a daemon failed unexpectedly
     │   ├── SafeModeError                                retryable: master starting up
+    │   ├── StandbyError                                 retryable: ask the active master
     │   ├── NotServingError                              retryable: the tablet is elsewhere now
     │   ├── TableNotFoundError                           no such table
     │   ├── TableExistsError                             the table exists already
@@ -49,6 +50,17 @@ class RemoteError(StackyardError):
 
 class SafeModeError(StackyardError):
     retryable = True
+
+
+class StandbyError(StackyardError):
+    """This master is a standby (HDFS's StandbyException); `active` is the
+    address of the active one when known."""
+
+    retryable = True
+
+    def __init__(self, message: str = "this master is a standby", active: str | None = None):
+        super().__init__(message)
+        self.active = active
 
 
 class AuthError(PermissionError):
@@ -106,6 +118,7 @@ _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "EINVAL": (ValueError, None, "Invalid argument"),
     "E2BIG": (RequestTooLarge, None, "Request too large"),
     "ESAFEMODE": (SafeModeError, None, "Master is in safe mode"),
+    "ESTANDBY": (StandbyError, None, "Master is a standby"),
     "EREMOTE": (RemoteError, None, "Remote error"),
     "ENOTSERVING": (NotServingError, None, "Tablet not served here"),
     "ENOTABLE": (TableNotFoundError, None, "Table not found"),
@@ -129,11 +142,16 @@ def to_wire(exc: BaseException) -> dict:
         code = next((c for c, (cls, _, _) in _CODES.items() if isinstance(exc, cls)), "EREMOTE")
     if isinstance(exc, OSError) and exc.strerror:
         return {"error": code, "message": exc.strerror, "path": exc.filename}
+    if isinstance(exc, StandbyError):
+        return {"error": code, "message": str(exc), "path": None, "active": exc.active}
     return {"error": code, "message": str(exc), "path": None}
 
 
 def from_wire(body: dict) -> BaseException:
-    return fs_error(body.get("error", "EREMOTE"), body.get("path"), body.get("message"))
+    exc = fs_error(body.get("error", "EREMOTE"), body.get("path"), body.get("message"))
+    if isinstance(exc, StandbyError) and isinstance(body.get("active"), str):
+        exc.active = body["active"]
+    return exc
 
 
 def describe(exc: BaseException) -> str:

@@ -77,7 +77,8 @@ def status(home: str | None) -> int:
         table.add_column(col)
     for r in rows:
         style = "green" if r["state"] == "running" else "red"
-        table.add_row(r["name"], r["role"], r["address"], str(r["pid"] or "-"),
+        role = f"{r['role']} ({r['ha']})" if r.get("ha") else r["role"]
+        table.add_row(r["name"], role, r["address"], str(r["pid"] or "-"),
                       f"[{style}]{r['state']}[/]")
     Console(width=120).print(table)
     return 0 if all(r["state"] == "running" for r in rows) else 1

@@ -23,6 +23,8 @@ def cluster() -> None:
 
 @cluster.command("up")
 @click.option("--chunkservers", type=int, default=3, show_default=True)
+@click.option("--masters", type=int, default=3, show_default=True,
+              help="DFS masters (1, 3 or 5): one active, the others standbys.")
 @click.option("--coords", type=int, default=3, show_default=True,
               help="Replicas of the coordination cell (0, 1, 3 or 5).")
 @click.option("--workers", type=int, default=2, show_default=True,
@@ -39,15 +41,16 @@ def cluster() -> None:
 @click.option("--tls", is_flag=True, default=False,
               help="Make a cluster CA and a certificate per daemon; TLS on every connection.")
 @click.option("--home", envvar="STACKYARD_HOME", default=None, help="Default: ~/.stackyard")
-def cluster_up(chunkservers, coords, workers, chunk_size, replication, dead_after, heartbeat,
+def cluster_up(chunkservers, masters, coords, workers, chunk_size, replication, dead_after, heartbeat,
                lease_timeout, racks, tls, home) -> None:
-    """Start the local cluster on 127.0.0.1: the DFS master and chunkservers,
+    """Start the local cluster on 127.0.0.1: the DFS masters (one active, the
+    others standbys following its replicated log) and chunkservers,
     the coordination cell, the job scheduler and workers, the Spark Connect
     server (with pyspark-client installed), the table master, a tablet server
     beside each chunkserver and the Thrift gateway, and a search server beside
     each chunkserver. Pages and addresses are printed when it is up."""
     from stackyard.cli.cluster import up
-    settings = dict(chunkservers=chunkservers, coords=coords, workers=workers,
+    settings = dict(chunkservers=chunkservers, masters=masters, coords=coords, workers=workers,
                     chunk_size=chunk_size, replication=replication, dead_after=dead_after,
                     heartbeat_interval=heartbeat, lease_timeout=lease_timeout, racks=racks,
                     tls=tls)

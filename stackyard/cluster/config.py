@@ -39,11 +39,24 @@ class MasterConfig:
     replication_timeout: float = 30.0  # re-issue a replication that has not completed
     superuser: str = ""                # "": the user running the master
     max_directory_items: int = 1024 * 1024  # HDFS's dfs.namenode.fs-limits.max-directory-items
+    # the replicated master: every master of the cluster, this one too, as
+    # "m1=host:port,m2=..." ("": a master alone); the op log is a Raft log
+    node_id: str = "master"            # this master's name in `peers`
+    peers: str = ""
+    tick: float = 0.05                 # seconds per Raft tick
+    election_ticks: int = 10           # 0.5 to 1 s before a silent active master is replaced
+    heartbeat_ticks: int = 2
 
     def validate(self) -> MasterConfig:
         _positive(self, "default_replication", "default_chunk_size", "heartbeat_interval",
                   "dead_after", "lease_timeout", "token_lifetime", "checkpoint_log_bytes",
-                  "replication_timeout", "max_directory_items")
+                  "replication_timeout", "max_directory_items", "tick", "election_ticks",
+                  "heartbeat_ticks")
+        if self.heartbeat_ticks >= self.election_ticks:
+            raise ValueError("heartbeat_ticks: must be smaller than election_ticks")
+        if self.peers and self.node_id not in self.peer_map():
+            raise ValueError(f"node_id: {self.node_id!r} is not among peers "
+                             f"({', '.join(self.peer_map())})")
         if self.default_chunk_size % BLOCK:
             raise ValueError(f"default_chunk_size: must be a multiple of {BLOCK} bytes")
         if self.dead_after <= self.heartbeat_interval:
@@ -54,6 +67,12 @@ class MasterConfig:
     @property
     def safemode(self) -> float:
         return 2 * self.heartbeat_interval if self.safemode_seconds < 0 else self.safemode_seconds
+
+    def peer_map(self) -> dict[str, str]:
+        """Every master by name; a master alone is its own one-member group."""
+        if not self.peers:
+            return {self.node_id: f"{self.host}:{self.port}"}
+        return peer_map(self.peers, "masters")
 
 
 @dataclass
@@ -75,8 +94,7 @@ class ChunkserverConfig:
 
     def validate(self) -> ChunkserverConfig:
         _positive(self, "heartbeat_interval", "report_interval", "scan_interval")
-        if ":" not in self.master:
-            raise ValueError("master: must be host:port")
+        master_list(self.master)
         if not self.rack.startswith("/"):
             raise ValueError("rack: must start with '/' (e.g. /rack1)")
         _port(self)
@@ -115,15 +133,28 @@ class CoordConfig:
         return self
 
     def peer_map(self) -> dict[str, str]:
-        out = {}
-        for item in filter(None, (p.strip() for p in self.peers.split(","))):
-            name, sep, address = item.partition("=")
-            if not sep or ":" not in address:
-                raise ValueError(f"peers: expected name=host:port, got {item!r}")
-            out[name] = address
-        if len(out) not in (1, 3, 5, 7):
-            raise ValueError(f"peers: a cell has 1, 3, 5 or 7 replicas, got {len(out)}")
-        return out
+        return peer_map(self.peers, "replicas")
+
+
+def peer_map(peers: str, what: str) -> dict[str, str]:
+    """"n1=host:port,n2=..." as a dict; a Raft group has an odd size."""
+    out = {}
+    for item in filter(None, (p.strip() for p in peers.split(","))):
+        name, sep, address = item.partition("=")
+        if not sep or ":" not in address:
+            raise ValueError(f"peers: expected name=host:port, got {item!r}")
+        out[name] = address
+    if len(out) not in (1, 3, 5, 7):
+        raise ValueError(f"peers: a group has 1, 3, 5 or 7 {what}, got {len(out)}")
+    return out
+
+
+def master_list(value: str, field: str = "master") -> list[str]:
+    """A `master` setting: one host:port, or every master's, comma-separated."""
+    out = [a.strip() for a in value.split(",") if a.strip()]
+    if not out or any(":" not in a for a in out):
+        raise ValueError(f"{field}: must be host:port, or several joined by commas")
+    return out
 
 
 @dataclass
@@ -201,8 +232,7 @@ class ConnectConfig:
     tls_ca: str = ""
 
     def validate(self) -> ConnectConfig:
-        if ":" not in self.master:
-            raise ValueError("master: must be host:port")
+        master_list(self.master)
         _port(self)
         return self
 
@@ -261,8 +291,7 @@ class TabletServerConfig:
     def validate(self) -> TabletServerConfig:
         _positive(self, "session_timeout", "flush_bytes", "split_bytes", "block_cache_bytes",
                   "wal_roll_bytes", "handlers")
-        if ":" not in self.master:
-            raise ValueError("master: must be host:port")
+        master_list(self.master)
         if not self.coords:
             raise ValueError("coords: the table store needs the coordination cell")
         if self.replication < 0:
@@ -320,8 +349,7 @@ class SearchServerConfig:
     def validate(self) -> SearchServerConfig:
         _positive(self, "session_timeout", "refresh_interval", "state_interval", "flush_ops",
                   "flush_seconds")
-        if ":" not in self.master:
-            raise ValueError("master: must be host:port")
+        master_list(self.master)
         if not self.coords:
             raise ValueError("coords: search servers need the coordination cell")
         if not 0 <= self.http_port < 65536:

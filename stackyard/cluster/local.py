@@ -34,6 +34,7 @@ from stackyard.net.client import HttpPool
 @dataclass
 class Settings:
     chunkservers: int = 3
+    masters: int = 3                  # the replicated master: one active, the rest standbys
     coords: int = 3                   # replicas of the coordination cell (0, 1, 3 or 5)
     coord_snapshot_entries: int = 5000
     coord_cache_lease: float = 1.0
@@ -73,6 +74,8 @@ class Settings:
     def validate(self) -> Settings:
         if self.chunkservers < 1:
             raise ValueError("chunkservers: need at least 1")
+        if self.masters not in (1, 3, 5):
+            raise ValueError("masters: a replicated master has 1, 3 or 5 members")
         if self.coords not in (0, 1, 3, 5):
             raise ValueError("coords: a coordination cell has 0, 1, 3 or 5 replicas")
         if self.workers < 0:
@@ -104,12 +107,13 @@ def saved_settings(home: Home) -> Settings | None:
     if home.shape_file.exists():
         saved = json.loads(home.shape_file.read_text())
         known = {f.name for f in fields(Settings)}
+        saved.setdefault("masters", 1)       # a home from before the master was replicated
         return Settings(**{k: v for k, v in saved.items() if k in known})
     if not home.conf("master").exists():
         return None
     conf = home.root / "conf"
     master = _read_toml(home.conf("master"))
-    return Settings(chunkservers=len(list(conf.glob("chunkserver-*.toml"))),
+    return Settings(chunkservers=len(list(conf.glob("chunkserver-*.toml"))), masters=1,
                     coords=len(list(conf.glob("coord-*.toml"))),
                     workers=len(list(conf.glob("worker-*.toml"))),
                     replication=master["default_replication"],
@@ -184,14 +188,24 @@ class LocalCluster:
         return daemons
 
     def _apply_master_defaults(self) -> None:
-        """A changed --replication or --chunk-size becomes the master's default
+        """A changed --replication or --chunk-size becomes the masters' default
         for new files (existing files keep theirs, as in HDFS)."""
-        path = self.home.conf("master")
-        conf = load("master", path)
-        new = replace(conf, **{key: getattr(self.settings, name)
-                               for name, key in MASTER_DEFAULTS.items()})
-        if new != conf:
-            dump(new.validate(), path)
+        for n in master_names(self.settings.masters):
+            path = self.home.conf(n)
+            conf = load("master", path)
+            new = replace(conf, **{key: getattr(self.settings, name)
+                                   for name, key in MASTER_DEFAULTS.items()})
+            if new != conf:
+                dump(new.validate(), path)
+
+    def master_string(self) -> str:
+        """Every master's host:port, comma-separated: what clients and servers
+        are given (they find the active one themselves)."""
+        out = []
+        for name in master_names(self.settings.masters):
+            conf = _read_toml(self.home.conf(name))
+            out.append(f"{conf['host']}:{conf['port']}")
+        return ",".join(out)
 
     def _tls(self, name: str) -> dict:
         """The TLS settings of daemon NAME's config: its certificate, issued by
@@ -208,18 +222,22 @@ class LocalCluster:
     def _write_configs(self, ports: Ports) -> list[dict]:
         s, h = self.settings, self.home
         daemons = []
+        names = master_names(s.masters)
         if not h.conf("master").exists():
-            dump(MasterConfig(
-                data_dir=str(h.data("master")), secret_file=str(h.secret_file), host=s.host,
-                port=ports.take(), addr_file=str(h.addr_file("master")),
-                default_replication=s.replication, default_chunk_size=s.chunk_size,
-                **self._tls("master"),
-                heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
-                lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
-            ).validate(), h.conf("master"))
-        daemons.append({"name": "master", "role": "master"})
-        master_addr = _read_toml(h.conf("master"))
-        master = f"{master_addr['host']}:{master_addr['port']}"
+            master_ports = {n: ports.take() for n in names}
+            peers = ",".join(f"{n}={s.host}:{master_ports[n]}" for n in names) \
+                if len(names) > 1 else ""
+            for n in names:
+                dump(MasterConfig(
+                    data_dir=str(h.data(n)), secret_file=str(h.secret_file), host=s.host,
+                    port=master_ports[n], addr_file=str(h.addr_file(n)),
+                    default_replication=s.replication, default_chunk_size=s.chunk_size,
+                    **self._tls(n), node_id=n, peers=peers,
+                    heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
+                    lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
+                ).validate(), h.conf(n))
+        daemons += [{"name": n, "role": "master"} for n in names]
+        master = self.master_string()
         for i in range(1, s.chunkservers + 1):
             name = f"chunkserver-{i}"
             if not h.conf(name).exists():
@@ -300,7 +318,7 @@ class LocalCluster:
             return self._grow(state, timeout)
         daemons = self._configure()
         state = {"home": str(self.home.root), "daemons": daemons, "workers": self.settings.workers,
-                 "master": ""}
+                 "master": self.master_string()}
         try:
             self._start_all(daemons, state, timeout)
         except BaseException:
@@ -420,7 +438,7 @@ class LocalCluster:
     def _record(self, d: dict, state: dict) -> None:
         """Note D's pid and address in cluster.json at once, so that even a failed
         start leaves behind nothing `down` cannot find."""
-        if d["role"] == "master" and d["address"]:
+        if d["role"] == "master" and d["address"] and self.settings.masters == 1:
             state["master"] = d["address"]
         for i, old in enumerate(state["daemons"]):
             if old["name"] == d["name"]:
@@ -472,6 +490,8 @@ class LocalCluster:
                     resp = pool.request(d["address"], "GET", "/metrics")
                     resp.read()
                     row["state"] = "running" if resp.status == 200 else f"HTTP {resp.status}"
+                    if d["role"] == "master" and resp.status == 200:
+                        row["ha"] = pool.call(d["address"], "cluster")["role"]   # active | standby
                 except Exception as exc:
                     row["state"] = f"unreachable ({exc})"
             out.append(row)
@@ -523,15 +543,28 @@ class LocalCluster:
         raise TimeoutError(failure() if callable(failure) else failure)
 
     def wait_live(self, n: int, timeout: float = 60.0) -> None:
-        """Until the master counts N live chunkservers and is out of safe mode."""
-        master = self.home.read_state()["master"]
+        """Until an active master counts N live chunkservers and is out of
+        safe mode."""
+        masters = self.home.read_state()["master"].split(",")
         last = [None]
 
         def ready(pool) -> bool:
-            last[0] = info = pool.call(master, "cluster")
-            return sum(s["alive"] for s in info["servers"]) >= n and not info["safemode"]
-        self._poll(ready, timeout, lambda: f"the master did not see {n} live chunkservers "
+            for master in masters:
+                try:
+                    info = pool.call(master, "cluster")
+                except Exception:
+                    continue
+                if info.get("role", "active") == "active":
+                    last[0] = info
+                    return sum(s["alive"] for s in info["servers"]) >= n and not info["safemode"]
+            return False
+        self._poll(ready, timeout, lambda: f"no active master saw {n} live chunkservers "
                                            f"within {timeout} s (last report: {last[0]})")
+
+
+def master_names(n: int) -> list[str]:
+    """The first master is `master` (as in a cluster of one); then master-2, ..."""
+    return ["master"] + [f"master-{i}" for i in range(2, n + 1)]
 
 
 def _saved_ports(home: Home) -> set[int]:

@@ -28,7 +28,7 @@ import crc32c
 from aiohttp import web
 
 from stackyard import errors
-from stackyard.cluster.config import BLOCK, ChunkserverConfig
+from stackyard.cluster.config import BLOCK, ChunkserverConfig, master_list
 from stackyard.cluster.tls import server_context
 from stackyard.dfs.chunkstore import ChunkStore, ChunkWrite, check_handle
 from stackyard.dfs.webhdfs import OWN_AUTH
@@ -49,7 +49,11 @@ class Chunkserver:
         self.server_id = self._server_id(Path(cfg.data_dir))
         self.peers = AioClient(self.secret)
         self.address = ""
-        self.deleted: list[str] = []
+        self.masters = master_list(cfg.master)
+        # confirmed deletions not yet told to each master; the highest epoch an
+        # active master has shown (a deposed one's commands are refused)
+        self.deleted: dict[str, list[str]] = {m: [] for m in self.masters}
+        self.epoch = 0
         self.locks: dict[str, asyncio.Lock] = {}
         self.started = time.time()
         self.counters = {"bytes_written": 0, "bytes_read": 0, "chunks_replicated": 0,
@@ -221,28 +225,46 @@ class Chunkserver:
 
     # -- talking to the master ------------------------------------------------------
 
-    async def heartbeat_loop(self) -> None:
+    async def heartbeat_loop(self, master: str) -> None:
+        """Heartbeats and reports go to every master (HDFS HA's design), so a
+        standby knows every replica when it becomes active; commands are taken
+        only from an active master whose epoch is not below one already seen."""
         last_full = 0.0
         while True:
+            deleted, self.deleted[master] = self.deleted[master], []
             try:
                 info = self.info()
-                deleted, self.deleted = self.deleted, []
                 reply = await self.peers.call(
-                    self.cfg.master, "heartbeat", server_id=self.server_id, address=self.address,
+                    master, "heartbeat", server_id=self.server_id, address=self.address,
                     rack=self.cfg.rack, capacity=info["capacity"], used=info["used"],
                     free=info["free"], deleted=deleted)
                 if reply["register"] or time.time() - last_full > self.cfg.report_interval:
-                    await self.peers.call(self.cfg.master, "report", server_id=self.server_id,
+                    await self.peers.call(master, "report", server_id=self.server_id,
                                           entries=self.store.report(), full=True)
                     last_full = time.time()
-                for cmd in reply["commands"]:
-                    asyncio.create_task(self.run_command(cmd))
+                epoch = reply.get("epoch", 0)
+                if reply.get("active", True) and epoch >= self.epoch:
+                    self.epoch = epoch
+                    for cmd in reply["commands"]:
+                        asyncio.create_task(self.run_command(cmd))
+                elif reply["commands"]:
+                    log.warning("refused %d commands of master %s (epoch %d < %d)",
+                                len(reply["commands"]), master, epoch, self.epoch)
             except errors.AuthError as exc:
-                log.error("master refused this chunkserver: %s", exc)
+                log.error("master %s refused this chunkserver: %s", master, exc)
             except (errors.StackyardError, OSError) as exc:
-                log.warning("heartbeat to master %s failed: %s", self.cfg.master, exc)
-                self.deleted = deleted + self.deleted
+                log.warning("heartbeat to master %s failed: %s", master, exc)
+                self.deleted[master] = deleted + self.deleted[master]
             await asyncio.sleep(self.cfg.heartbeat_interval)
+
+    async def _tell_masters(self, name: str, **args) -> None:
+        """A report or a bad replica, to every master; one that is down hears
+        it in the next full report."""
+        for master in self.masters:
+            try:
+                await self.peers.call(master, name, server_id=self.server_id, **args)
+            except (errors.StackyardError, OSError) as exc:
+                log.warning("%s to master %s failed: %s", name, master, exc)
 
     async def run_command(self, cmd: dict) -> None:
         """Commands on one chunk run in the order the master sent them (a delete
@@ -258,7 +280,8 @@ class Chunkserver:
         try:
             if kind == "delete":
                 self.store.delete(handle)
-                self.deleted.append(handle)
+                for pending in self.deleted.values():
+                    pending.append(handle)
             elif kind == "rollback":
                 meta = self.store.meta(handle)
                 if cmd.get("expect") and (handle in self.store.writing or (
@@ -287,8 +310,8 @@ class Chunkserver:
                     block = await resp.content.readexactly(min(BLOCK, length - i * BLOCK))
                     if crc32c.crc32c(block) != want:
                         self.counters["checksum_failures"] += 1
-                        await self.peers.call(self.cfg.master, "bad_replica", handle=handle,
-                                              address=cmd["source"])
+                        await self._tell_masters("bad_replica", handle=handle,
+                                                 address=cmd["source"])
                         raise errors.CorruptDataError(5, f"source replica of {handle} is corrupt")
                     session.write(block)
         except BaseException:
@@ -302,8 +325,8 @@ class Chunkserver:
     async def _report_one(self, handle: str) -> None:
         meta = self.store.meta(handle)
         if meta is not None:
-            await self.peers.call(self.cfg.master, "report", server_id=self.server_id,
-                                  entries=[(handle, meta.version, meta.length)], full=False)
+            await self._tell_masters("report", entries=[(handle, meta.version, meta.length)],
+                                     full=False)
 
     async def scan_loop(self) -> None:
         """Verify every replica now and then, as HDFS's block scanner does, so that
@@ -314,11 +337,7 @@ class Chunkserver:
                 ok = await asyncio.to_thread(self.store.verify, handle)
                 if not ok:
                     self.counters["checksum_failures"] += 1
-                    try:
-                        await self.peers.call(self.cfg.master, "bad_replica", handle=handle,
-                                              address=self.address)
-                    except (errors.StackyardError, OSError) as exc:
-                        log.warning("could not report bad replica %s: %s", handle, exc)
+                    await self._tell_masters("bad_replica", handle=handle, address=self.address)
 
     # -- pages ------------------------------------------------------------------------
 
@@ -336,7 +355,8 @@ class Chunkserver:
     async def run(self) -> None:
         async def started(address: str) -> None:
             self.address = address
-            asyncio.create_task(self.heartbeat_loop())
+            for master in self.masters:
+                asyncio.create_task(self.heartbeat_loop(master))
             asyncio.create_task(self.scan_loop())
 
         try:

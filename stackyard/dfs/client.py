@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from stackyard import errors
+from stackyard.cluster.config import master_list
 from stackyard.dfs.namespace import normalize
 from stackyard.dfs.streams import DfsReader, DfsWriter
 from stackyard.net.auth import Secret
@@ -56,11 +57,22 @@ def dfs_path(path: str) -> str:
     return normalize(path)
 
 
+MASTER_TIMEOUT = 12.0   # seconds: longer than a master's wait for its quorum (journal.WAIT)
+SHADOW_READS = {"stat", "list", "locations", "du", "fsck"}
+RETRIED = {"create", "delete", "rename", "mkdir", "append", "close", "commit", "begin_write",
+           "truncate"}    # a retry after a lost reply says so: the master may have done it
+
+
 class FileSystem:
     def __init__(self, master: str, secret: Secret, user: str | None = None,
                  retry_seconds: float = 15.0):
-        self.master = master
+        self.masters = master_list(master) if isinstance(master, str) else list(master)
+        self.master = self.masters[0]       # the active master, as far as we know
         self.pool = HttpPool(secret)
+        # with standbys to turn to, a master that accepts but does not answer
+        # (paused, partitioned) is given up on after MASTER_TIMEOUT
+        self.rpc_pool = HttpPool(secret, timeout=MASTER_TIMEOUT) if len(self.masters) > 1 \
+            else self.pool
         self.user = user or os.environ.get("STACKYARD_USER") or getpass.getuser()
         try:
             self.groups = [grp.getgrgid(g).gr_name for g in os.getgroups()]
@@ -73,22 +85,71 @@ class FileSystem:
     # -- RPC --------------------------------------------------------------------
 
     def call(self, name: str, **args):
-        """Call the master; wait out a restart (connection refused) or safe mode."""
+        """Call the active master: follow it when it moves (a standby names it;
+        an unreachable one sends us to the next), and wait out a restart or
+        safe mode. When no master is active, a read (SHADOW_READS) is served
+        by a standby and marked `stale`, as GFS's shadow masters serve them."""
         args.setdefault("user", self.user)
         args.setdefault("groups", self.groups)
         deadline = time.monotonic() + self.retry_seconds
-        delay = 0.1
+        delay, tried, retry = 0.1, 0, False
         while True:
+            moved, rotate = None, True
             try:
-                return self.pool.call(self.master, name, **args)
-            except (errors.ClusterUnavailable, errors.SafeModeError) as exc:
-                refused = "cannot reach" in str(exc) or isinstance(exc, errors.SafeModeError)
-                if not refused or time.monotonic() > deadline:
-                    if isinstance(exc, errors.ClusterUnavailable):
-                        raise errors.ClusterUnavailable(f"master unreachable: {exc}") from None
-                    raise
+                return self.rpc_pool.call(self.master, name, **args,
+                                          **({"retry": True} if retry else {}))
+            except errors.StandbyError as exc:
+                failure: BaseException = exc
+                moved = exc.active if exc.active in self.masters else None
+                retry = retry or name in RETRIED     # a deposed master may have applied it
+            except errors.SafeModeError as exc:
+                failure, rotate = exc, False
+            except errors.ClusterUnavailable as exc:
+                unsent = "cannot reach" in str(exc) and "timed out" not in str(exc)
+                if not unsent and len(self.masters) == 1:
+                    raise errors.ClusterUnavailable(f"master unreachable: {exc}") from None
+                failure = exc
+                retry = retry or (not unsent and name in RETRIED)
+            if moved and moved != self.master:
+                self.master = moved
+                continue
+            tried += 1
+            if tried % len(self.masters) == 0 and name in SHADOW_READS and len(self.masters) > 1:
+                stale = self._from_a_standby(name, args)
+                if stale is not None:
+                    return stale
+            if time.monotonic() > deadline and tried >= len(self.masters):
+                if isinstance(failure, errors.ClusterUnavailable):
+                    raise errors.ClusterUnavailable(f"master unreachable: {failure}") from None
+                raise failure
+            if rotate:
+                self.master = self.masters[(self.masters.index(self.master) + 1)
+                                           % len(self.masters)]
+            if not rotate or tried % len(self.masters) == 0:
                 self.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    def active_master(self) -> str:
+        """The active master's address (asked of each master in turn), or the
+        best guess when none says it is active."""
+        if len(self.masters) == 1:
+            return self.master
+        for address in [self.master, *self.masters]:
+            try:
+                if self.rpc_pool.call(address, "cluster").get("role") == "active":
+                    self.master = address
+                    break
+            except (errors.StackyardError, OSError):
+                continue
+        return self.master
+
+    def _from_a_standby(self, name: str, args: dict):
+        for address in self.masters:
+            try:
+                return self.rpc_pool.call(address, name, **args, stale=True)
+            except (errors.StandbyError, errors.ClusterUnavailable, errors.SafeModeError):
+                continue
+        return None
 
     # -- namespace --------------------------------------------------------------
 
@@ -307,6 +368,8 @@ class FileSystem:
 
     def close(self) -> None:
         self.pool.close()
+        if self.rpc_pool is not self.pool:
+            self.rpc_pool.close()
 
 
 def _copy(src, dst, progress: Progress | None) -> None:

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import getpass
 import logging
-import os
 import posixpath
 import secrets
 import time
+from pathlib import Path
 
 import msgpack
 
 from stackyard.cluster.config import MasterConfig
 from stackyard.dfs import ops, placement
 from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
+from stackyard.dfs.journal import Journal
 from stackyard.dfs.leases import Leases
 from stackyard.dfs.namespace import Inode, Namespace, check_replication, normalize
 from stackyard.dfs.permissions import (
@@ -50,50 +51,98 @@ class Master:
         self.secret = secret
         self.clock = clock
         self.superuser = cfg.superuser or getpass.getuser()
-        self.log = OpLog(cfg.data_dir)
-        image, records = self.log.recover()
-        items = cfg.max_directory_items
-        self.ns = (Namespace.load(image, items) if image
-                   else Namespace(self.superuser, max_items=items))
+        self.ns = Namespace(self.superuser, max_items=cfg.max_directory_items)
         self.skipped: list[str] = []        # records replay could not apply, named
+        self.chunkmap = ChunkMap(self.ns.chunks, cfg.dead_after, cfg.replication_timeout)
+        self.leases = Leases(cfg.lease_timeout)
+        self.outbox: dict[str, list[dict]] = {}
+        self.must_report: set[str] = set()  # servers whose next heartbeat asks a full report
+        self.started = clock()
+        self._safe = True
+        self.journal = Journal(Path(cfg.data_dir) / "journal", cfg.node_id, cfg.peer_map(),
+                               self._apply_record, self._restore, cfg.election_ticks,
+                               cfg.heartbeat_ticks)
+        if self.journal.node.last_index() == 0 and list(Path(cfg.data_dir).glob("edits.*")):
+            self._import_op_log()
+        self.journal.on_active, self.journal.on_deposed = self._activated, self._deposed
+        log.info("recovered %d files, %d chunks at index %d",
+                 sum(1 for _ in self.ns.walk_files(self.ns.root)), len(self.ns.chunks),
+                 self.journal.index)
+
+    # -- the replicated state ----------------------------------------------------
+
+    def _apply_record(self, data: bytes, number: int) -> None:
+        """Committed record NUMBER of the log (replay, or a standby following)."""
+        rec = msgpack.unpackb(data)
+        try:
+            self.ns.apply(ops.decode(rec))
+        except Exception as exc:    # a record from before today's bounds: say which
+            what = f"op log record {number} ({rec.get('op')} {str(rec.get('path', ''))[:80]})"
+            self.skipped.append(f"{what}: {type(exc).__name__}: {exc}"[:300])
+            log.error("cannot apply %s, skipped: %s", what, exc)
+
+    def _restore(self, image: bytes) -> None:
+        items = self.cfg.max_directory_items
+        self.ns = (Namespace.load(msgpack.unpackb(image), items) if image
+                   else Namespace(self.superuser, max_items=items))
+        self.chunkmap.chunks = self.ns.chunks
+
+    def _import_op_log(self) -> None:
+        """A master's op log from before it was replicated becomes the new
+        log's first snapshot; the old files stay where they are."""
+        image, records = OpLog(self.cfg.data_dir).recover()
+        self._restore(msgpack.packb(image) if image else b"")
         for rec in records:
             rec = dict(rec)
             tx = rec.pop("tx")
-            try:
-                self.ns.apply(ops.decode(rec))
-            except Exception as exc:    # a record from before today's bounds: say which
-                what = f"op log record {tx} ({rec.get('op')} {str(rec.get('path', ''))[:80]})"
-                self.skipped.append(f"{what}: {type(exc).__name__}: {exc}"[:300])
-                log.error("cannot apply %s, skipped: %s", what, exc)
-        self.started = clock()
-        self._safe = True
-        self.chunkmap = ChunkMap(self.ns.chunks, cfg.dead_after, cfg.replication_timeout)
-        self.leases = Leases(cfg.lease_timeout)
+            self._apply_record(msgpack.packb(rec), tx)
+        self.journal.seed(msgpack.packb(self.ns.dump()))
+        log.info("imported the op log of %s into the replicated log", self.cfg.data_dir)
+
+    def _activated(self) -> None:
+        """Elected: every file under construction gets a fresh lease, every
+        chunkserver sends a full report, and safe mode holds repairs until the
+        reports are in."""
+        self.started, self._safe = self.clock(), True
+        self.leases = Leases(self.cfg.lease_timeout)
         for f in self.ns.walk_files(self.ns.root):
-            if f.holder:   # under construction when we stopped: the writer gets a fresh lease
+            if f.holder:
                 self.leases.grant(Namespace.path_of(f), f.holder, self.started)
-        self.outbox: dict[str, list[dict]] = {}
-        log.info("recovered %d files, %d chunks at txid %d (%d replayed)",
-                 sum(1 for _ in self.ns.walk_files(self.ns.root)), len(self.ns.chunks),
-                 self.log.txid, len(records))
+        self.chunkmap.deleting.clear()
+        for handle in [h for h in self.chunkmap.replicas if h not in self.ns.chunks]:
+            self.chunkmap.forget_chunks([handle])
+        self.must_report = set(self.chunkmap.servers)
+        self.outbox = {}
+
+    def _deposed(self) -> None:
+        """Lost the leadership: drop what was applied ahead of the commit."""
+        image, records = self.journal.committed_state()
+        self._restore(image)
+        for index, data in records:
+            self._apply_record(data, index)
+        self.outbox, self.leases = {}, Leases(self.cfg.lease_timeout)
+
+    @property
+    def active(self) -> bool:
+        return self.journal.active
 
     # -- helpers ------------------------------------------------------------------
 
     def mutate(self, op: ops.Op):
+        self.journal.check_active()
         record = ops.encode(op)
         try:                # an op that cannot be logged must not change the namespace
-            msgpack.packb(record)
+            data = msgpack.packb(record)
         except (OverflowError, TypeError, ValueError) as exc:
             raise ValueError(f"{type(op).__name__}: an argument is out of range ({exc})") from None
         result = self.ns.apply(op)
-        try:
-            self.log.append(record)
-        except OSError as exc:
-            log.critical("cannot write the op log (%s): stopping so that no state is lost", exc)
-            os._exit(70)
-        if self.log.segment_bytes > self.cfg.checkpoint_log_bytes:
-            self.log.checkpoint(self.ns.dump())
+        self.journal.submit(data)
         return result
+
+    def checkpoint_if_due(self) -> None:
+        """A standby's snapshot, or the active one's once its records committed."""
+        if self.journal.settled and self.journal.log_bytes > self.cfg.checkpoint_log_bytes:
+            self.journal.compact(msgpack.packb(self.ns.dump()))
 
     def caller(self, a: dict) -> Caller:
         return Caller(a.get("user") or "nobody", a.get("groups") or [], self.superuser)
@@ -131,6 +180,8 @@ class Master:
         return node
 
     def _deliver(self, actions: list[Action]) -> None:
+        if not self.active:
+            return          # a standby judges replicas but orders nothing
         for a in actions:
             if isinstance(a, Replicate):
                 cmd = {"kind": "replicate", "handle": a.handle, "version": a.version,
@@ -149,6 +200,8 @@ class Master:
         c = self.caller(a)
         path = normalize(a["path"])
         check(self.ns, c, path, WRITE, parent=True)
+        if a.get("retry") and (done := self.ns.lookup(path)) is not None and done.is_dir:
+            return True     # a retry whose first try was applied by a deposed master
         return self.mutate(ops.Mkdir(path, c.user, a.get("group") or "supergroup",
                                      a.get("mode", 0o755), self.clock(), bool(a.get("parents"))))
 
@@ -161,6 +214,10 @@ class Master:
             raise ValueError(f"chunk_size: must be a positive multiple of 64 KiB, got {size}")
         check(self.ns, c, path, WRITE, parent=True)
         old = self.ns.lookup(path)
+        if a.get("retry") and old is not None and not old.is_dir and \
+                old.holder == a["client"] and not old.chunks:
+            self.leases.grant(path, a["client"], self.clock())    # its own create, retried
+            return {**self.stat(old, path), "lease_timeout": self.cfg.lease_timeout}
         if old is not None and not old.is_dir and a.get("overwrite"):
             check(self.ns, c, path, WRITE)       # replacing a file needs write on it
         parent = self.ns.lookup(posixpath.dirname(path))
@@ -243,6 +300,9 @@ class Master:
 
     def rpc_close(self, a: dict) -> dict:
         path = normalize(a["path"])
+        done = self.ns.lookup(path)
+        if a.get("retry") and done is not None and not done.is_dir and not done.holder:
+            return self.stat(done, path)
         node = self.mutate(ops.Close(path, a["client"], self.clock()))
         self.leases.release(path)
         return self.stat(node, path)
@@ -276,6 +336,8 @@ class Master:
             check_sticky(c, node, path)
             if node.is_dir and a.get("recursive"):
                 check_subtree(self.ns, c, node, ALL, ignore_empty=True)
+        if node is None and a.get("retry"):
+            return True
         handles = self.mutate(ops.Delete(path, bool(a.get("recursive"))))
         self.leases.release_tree(path)
         self._deliver(self.chunkmap.forget_chunks(handles))
@@ -293,6 +355,8 @@ class Master:
                 check(self.ns, c, posixpath.join(dst, node.name), WRITE, parent=True)
             else:
                 check(self.ns, c, dst, WRITE, parent=True)
+        if node is None and a.get("retry") and self.ns.lookup(dst) is not None:
+            return dst
         final = self.mutate(ops.Rename(src, dst, self.clock()))
         self.leases.moved(src, final)
         return final
@@ -415,7 +479,9 @@ class Master:
             if chunk.version:
                 totals[self.chunkmap.health(handle).state] += 1
         return {"servers": servers, "chunks": totals, "files": sum(
-                1 for _ in self.ns.walk_files(self.ns.root)), "txid": self.log.txid,
+                1 for _ in self.ns.walk_files(self.ns.root)), "txid": self.journal.index,
+                "role": "active" if self.active else "standby", "epoch": self.journal.epoch,
+                "node": self.cfg.node_id, "active_master": self.journal.leader,
                 "safemode": self.in_safemode, "leases": len(self.leases),
                 "uptime": round(self.clock() - self.started, 1), "skipped": self.skipped[:20]}
 
@@ -426,7 +492,13 @@ class Master:
         known = self.chunkmap.heartbeat(sid, a["address"], a["rack"], a["capacity"], a["used"],
                                         a["free"], self.clock())
         self.chunkmap.deleted(sid, a.get("deleted") or [])
-        return {"register": not known, "commands": self.outbox.pop(sid, [])}
+        if sid in self.must_report:
+            self.must_report.discard(sid)
+            known = False
+        if not self.active:
+            return {"register": not known, "commands": [], "active": False, "epoch": 0}
+        return {"register": not known, "commands": self.outbox.pop(sid, []), "active": True,
+                "epoch": self.journal.epoch}
 
     def rpc_report(self, a: dict) -> bool:
         sid = a["server_id"]
@@ -439,6 +511,10 @@ class Master:
 
     def tick(self) -> None:
         now = self.clock()
+        self.checkpoint_if_due()
+        if not self.active:
+            self.chunkmap.tick(now, False, set())       # who is alive, for stale reads
+            return
         for path, holder in self.leases.expired(now):
             log.warning("lease of %s on %s expired: closing the file", holder, path)
             self.leases.release(path)
@@ -453,4 +529,4 @@ class Master:
         self._deliver(self.chunkmap.tick(now, not self.in_safemode, busy))
 
     def close(self) -> None:
-        self.log.close()
+        self.journal.close()

@@ -116,6 +116,7 @@ _EXCEPTIONS = [  # (python class, Hadoop exception, java class, status); first m
      "org.apache.hadoop.security.AccessControlException", 403),
     (errors.LeaseHeldError, "AlreadyBeingCreatedException",
      "org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException", 403),
+    (errors.StandbyError, "StandbyException", "org.apache.hadoop.ipc.StandbyException", 403),
     (errors.SafeModeError, "SafeModeException",
      "org.apache.hadoop.hdfs.server.namenode.SafeModeException", 403),
     (UnsupportedOperation, "UnsupportedOperationException",
@@ -233,13 +234,18 @@ class WebHdfsMaster:
                                  kinds=(USER_TOKEN,))
             op = request.query.get("op", "").upper()
             path = request_path(request)
+            journal = self.master.journal
+            journal.check_active()          # Hadoop's client fails over on StandbyException
             if (request.method, op) in self.DATA_OPS:
-                return self.redirect(request, op, path, user, tok)
+                reply = self.redirect(request, op, path, user, tok)
+                await journal.acknowledged(read=True)
+                return reply
             handler = self.meta.get((request.method, op))
             if handler is None:
                 raise no_such_op(request.method, op)
             result = handler(path, request.query, {"user": user, "groups": unix_groups(user),
                                                    "token": tok})
+            await journal.acknowledged(read=request.method == "GET")
         except Exception as exc:   # every failure becomes a RemoteException body
             return remote_exception(exc)
         if result is None:

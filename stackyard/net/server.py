@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 MSGPACK = "application/x-msgpack"
 _STATUS = {"ENOENT": 404, "EAUTH": 401, "EACCES": 403, "EINVAL": 400, "EEXIST": 409,
-           "EBUSY": 409, "ESAFEMODE": 503, "EREMOTE": 500, "E2BIG": 413,
+           "EBUSY": 409, "ESAFEMODE": 503, "ESTANDBY": 503, "EREMOTE": 500, "E2BIG": 413,
            "ENOTSERVING": 409, "ENOTABLE": 404, "ETABLEEXISTS": 409, "EDISABLED": 409}
 CONTROL_BODY = 64 << 20       # a control call's body; data paths stream or say their own
 BODY_TIMEOUT = 60.0           # a signed body must arrive within this

@@ -58,10 +58,10 @@ def test_a_new_cluster_gets_distinct_ports(tmp_path):
     ports = [tomllib.loads(p.read_text()).get("port") for p in (tmp_path / "conf").glob("*.toml")]
     ports = [p for p in ports if p]
     from stackyard.cluster.local import connect_available
-    # master, chunkservers, coords, scheduler, the Spark Connect server where it can run,
+    # three masters, chunkservers, coords, scheduler, the Spark Connect server where it can run,
     # and HBase's Thrift gateway on its fixed 9090 (table master and tablet servers
     # take any free port: clients find them through the coordination cell)
-    want = 1 + 5 + 5 + 1 + (1 if connect_available() else 0) + 1
+    want = 3 + 5 + 5 + 1 + (1 if connect_available() else 0) + 1
     assert len(ports) == want and len(set(ports)) == len(ports)
 
 
@@ -69,21 +69,22 @@ def test_the_saved_shape_comes_back_whole_grows_and_refuses_to_shrink(home):
     code, _, err = yard(home, "cluster", "up", "--chunkservers", "2", "--coords", "0",
                         "--workers", "0", "--replication", "1", *FAST)
     assert code == 0, err
-    assert running(home) == {"master": 1, "chunkserver": 2}
+    assert running(home) == {"master": 3, "chunkserver": 2}
     yard(home, "cluster", "down")
 
     code, out, err = yard(home, "cluster", "up")            # no flags: the same shape
     assert code == 0, err
-    assert running(home) == {"master": 1, "chunkserver": 2}  # not 3 coords and 2 workers
+    assert running(home) == {"master": 3, "chunkserver": 2}  # not 3 coords and 2 workers
     yard(home, "cluster", "down")
 
     for flags, named in ((["--chunkservers", "1"], "--chunkservers 1"),
                          (["--coords", "3"], "--coords 3"),
+                         (["--masters", "1"], "--masters 1"),
                          (["--workers", "1", "--chunkservers", "2"], None)):
         code, out, err = yard(home, "cluster", "up", *flags)
         if named is None:                                    # growth: the change applies
             assert code == 0, err
-            assert running(home) == {"master": 1, "chunkserver": 2, "scheduler": 1, "worker": 1}
+            assert running(home) == {"master": 3, "chunkserver": 2, "scheduler": 1, "worker": 1}
             yard(home, "cluster", "down")
             continue
         assert code == 1 and named in err and "Traceback" not in err
@@ -92,7 +93,7 @@ def test_the_saved_shape_comes_back_whole_grows_and_refuses_to_shrink(home):
     code, out, err = yard(home, "cluster", "up", "--chunkservers", "3", "--replication", "2")
     assert code == 0, err
     assert "chunkservers 2 -> 3" in out and "replication 1 -> 2" in out
-    assert running(home) == {"master": 1, "chunkserver": 3, "scheduler": 1, "worker": 1}
+    assert running(home) == {"master": 3, "chunkserver": 3, "scheduler": 1, "worker": 1}
     import stackyard as sy
     with sy.connect(home=str(home), embedded=False) as client:
         with client.fs.open("/after", "wb") as f:
@@ -131,7 +132,7 @@ def test_a_running_cluster_grows_without_a_restart(home):
     code, out, err = yard(home, "cluster", "up", "--chunkservers", "2", "--workers", "1")
     assert code == 0, err
     assert "Added chunkserver-2" in out and "worker-1" in out
-    assert running(home) == {"master": 1, "chunkserver": 2, "scheduler": 1, "worker": 1}
+    assert running(home) == {"master": 3, "chunkserver": 2, "scheduler": 1, "worker": 1}
     assert LocalCluster(Home.at(home)).daemon("master")["pid"] == master   # never restarted
     code, _, err = yard(home, "cluster", "up", "--replication", "2")
     assert code == 1 and "run `yard cluster down` first" in err

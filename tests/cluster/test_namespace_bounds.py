@@ -73,7 +73,7 @@ def test_a_master_restarts_after_the_deepest_tree_and_longest_path(bounded):
     c.fs.mkdir(longest(), parents=True)
     for i in range(300):            # past checkpoint_log_bytes: the image holds the tree
         c.fs.mkdir(f"/fill/{i:04d}", parents=True)
-    assert list((c.home.data("master")).glob("checkpoint.*"))
+    assert list((c.home.data("master") / "journal").glob("checkpoint.*"))
     start = time.monotonic()
     c.restart("master")
     c.cluster.wait_live(3, timeout=60)

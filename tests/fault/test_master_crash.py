@@ -54,7 +54,7 @@ def test_master_kill9_loses_no_acknowledged_mutation(make_cluster, rng):
         assert d in names, f"acknowledged mkdir {d} lost"
     for path, data in acked_files.items():
         assert fs.cat(path) == data, f"acknowledged file {path} damaged"
-    checkpoints = list((c.home.data("master")).glob("checkpoint.*"))
+    checkpoints = list((c.home.data("master") / "journal").glob("checkpoint.*"))
     assert checkpoints, "the stream should have passed the checkpoint threshold"
 
 
