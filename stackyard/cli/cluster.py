@@ -17,10 +17,13 @@ def up(home: str | None, given: dict) -> int:
     cluster = LocalCluster.with_flags(h, given)
     state = cluster.up()
     console = Console()
+    if state.get("restarted"):
+        console.print(f"[green]Started {', '.join(state['restarted'])} again in the running "
+                      f"cluster under {h.root}[/]")
     if state.get("added"):
         console.print(f"[green]Added {', '.join(state['added'])} to the running cluster under "
                       f"{h.root}.[/]")
-    elif before is not None:
+    elif before is not None and not state.get("restarted"):
         grown = [f"{name} {getattr(before, name)} -> {getattr(cluster.settings, name)}"
                  for name in ("chunkservers", "workers", "replication", "chunk_size")
                  if getattr(before, name) != getattr(cluster.settings, name)]
@@ -37,7 +40,8 @@ def up(home: str | None, given: dict) -> int:
     if cluster.settings.tls:
         console.print(f"TLS: every daemon's certificate is signed by {h.root / 'tls' / 'ca.pem'} "
                       "(give it to browsers and other clients to trust)")
-    console.print(f"Master status page: {scheme}://{state['master']}/status "
+    pages = ", ".join(f"{scheme}://{a}/status" for a in state["master"].split(","))
+    console.print(f"Master status page{'s' if ',' in state['master'] else ''}: {pages} "
                   f"(log in with any user name and the secret in {h.secret_file})")
     sched = [d["address"] for d in state["daemons"] if d["role"] == "scheduler"]
     if sched:

@@ -385,9 +385,12 @@ class LocalCluster:
 
     def _grow(self, state: dict, timeout: float) -> dict:
         """Add the chunkservers and workers SETTINGS asks for to the running
-        cluster of STATE, as HDFS adds DataNodes: the running daemons stay."""
+        cluster of STATE, as HDFS adds DataNodes, and start again the daemons
+        of it that stopped (a killed master comes back as a standby): the
+        running daemons stay."""
         saved = saved_settings(self.home)
-        if saved == self.settings:
+        stopped = [d["name"] for d in state["daemons"] if not process.alive(d["pid"], d["config"])]
+        if saved == self.settings and not stopped:
             raise RuntimeError(f"a cluster is already running under {self.home.root} "
                                "(`yard cluster down` stops it)")
         for name in MASTER_DEFAULTS:
@@ -409,7 +412,8 @@ class LocalCluster:
             for d in added:
                 process.stop(d["pid"], d["config"])
             raise
-        state["added"] = [d["name"] for d in added]
+        state["added"] = [d["name"] for d in added if d["name"] not in stopped]
+        state["restarted"] = [d["name"] for d in added if d["name"] in stopped]
         return state
 
     def start(self, d: dict, state: dict | None = None) -> dict:

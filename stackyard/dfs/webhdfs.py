@@ -235,7 +235,10 @@ class WebHdfsMaster:
             op = request.query.get("op", "").upper()
             path = request_path(request)
             journal = self.master.journal
-            journal.check_active()          # Hadoop's client fails over on StandbyException
+            if not journal.active:          # Hadoop's client fails over on StandbyException
+                category = "READ" if request.method == "GET" else "WRITE"
+                raise errors.StandbyError(f"Operation category {category} is not supported in "
+                                          "state standby", journal.leader)
             if (request.method, op) in self.DATA_OPS:
                 reply = self.redirect(request, op, path, user, tok)
                 await journal.acknowledged(read=True)

@@ -40,9 +40,11 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def master_page(info: dict) -> str:
     c = info["chunks"]
-    summary = _table(["files", "chunks", "under-replicated", "corrupt", "missing", "safe mode",
-                      "op log txid", "uptime"],
-                     [[str(info["files"]), str(sum(c.values())),
+    role = info.get("role", "active")
+    summary = _table(["role", "epoch", "files", "chunks", "under-replicated", "corrupt", "missing",
+                      "safe mode", "op log index", "uptime"],
+                     [[f"<span class={'ok' if role == 'active' else 'warn'}>{role}</span>",
+                       str(info.get("epoch", "")), str(info["files"]), str(sum(c.values())),
                        _flag(c["under-replicated"], "warn"), _flag(c["corrupt"], "dead"),
                        _flag(c["missing"], "dead"), "ON" if info["safemode"] else "off",
                        str(info["txid"]), f"{info['uptime']} s"]])
@@ -55,7 +57,11 @@ def master_page(info: dict) -> str:
     live = sum(1 for s in info["servers"] if s["alive"])
     servers = _table(["address", "id", "rack", "state", "chunks", "used", "capacity", "free",
                       "last heartbeat"], rows)
-    return _page("Stackyard master", summary +
+    standby = "" if role == "active" else (
+        "<p>A standby: what it shows may be a little behind the active master"
+        + (f" at {html.escape(info['active_master'])}" if info.get("active_master") else "")
+        + ".</p>")
+    return _page("Stackyard master", standby + summary +
                  f"<h2>Chunkservers: {live} live, {len(info['servers']) - live} dead</h2>" + servers)
 
 

@@ -115,8 +115,10 @@ def test_killing_the_active_master_loses_nothing_acknowledged(ha, rng):
         assert c.fs.cat(log) == b"".join(lines), log
     assert c.fs.fsck("/ha")["status"] == "HEALTHY"
 
-    # the old master comes back as a standby and catches up
-    c.start(first)
+    # the old master comes back (as `yard cluster up` starts what stopped) as a
+    # standby, and catches up
+    up = c.yard("cluster", "up", check=True)
+    assert f"Started {first} again" in up.stdout.decode()
     wait_until(lambda: roles(c)[first] == "standby" and caught_up(c, first), 30,
                f"{first} back as a standby with every record")
     st = c.fs.pool.call(masters(c)[first], "stat", path=next(iter(acked)), stale=True,
