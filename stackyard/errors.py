@@ -21,6 +21,7 @@
     │   ├── DirectoryNotEmptyError Directory is not empty
     │   ├── LeaseHeldError         another writer holds the file's lease
     │   ├── LimitExceededError     a directory would pass its item limit
+    │   ├── QuotaExceededError     a directory's name or space quota would be passed
     │   └── CorruptDataError       every replica of a chunk failed its checksum / is missing
     └── ValueError                 a bad argument (names it)
         └── RequestTooLarge        a request past a daemon's bound (path, body)
@@ -87,6 +88,10 @@ class LimitExceededError(OSError):
     pass
 
 
+class QuotaExceededError(OSError):
+    pass
+
+
 class NotServingError(StackyardError):
     pass
 
@@ -114,6 +119,7 @@ _CODES: dict[str, tuple[type[BaseException], int | None, str]] = {
     "EBUSY": (LeaseHeldError, errno.EBUSY, "Lease held by another writer"),
     "EIO": (CorruptDataError, errno.EIO, "Corrupt or missing data"),
     "ELIMIT": (LimitExceededError, errno.ENOSPC, "A file system limit is exceeded"),
+    "EQUOTA": (QuotaExceededError, errno.EDQUOT, "Quota exceeded"),
     "EAUTH": (AuthError, None, "Authentication failed"),
     "EINVAL": (ValueError, None, "Invalid argument"),
     "E2BIG": (RequestTooLarge, None, "Request too large"),

@@ -30,7 +30,7 @@ if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
 
 MiB = 1 << 20
 FAST = dict(chunk_size=1 * MiB, heartbeat_interval=0.3, dead_after=2.0, lease_timeout=2.0, coords=0,
-            masters=1,
+            masters=1, trash_interval=0,
             report_interval=2.0, workers=0,
             connect=False, tables=False, search=False)
 

@@ -1,4 +1,4 @@
-"""`yard cluster up | down | status`."""
+"""`yard cluster up | add | down | status`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,20 @@ from rich.table import Table
 
 from stackyard.cluster.home import Home
 from stackyard.cluster.local import LocalCluster, saved_settings
+from stackyard.errors import ClusterUnavailable
+
+
+def add(home: str | None, role: str, count: int) -> int:
+    """COUNT more chunkservers or workers in the running cluster under HOME."""
+    h = Home.at(home)
+    saved = saved_settings(h)
+    state = h.read_state()
+    if saved is None or not state:
+        raise ClusterUnavailable(f"no cluster under {h.root} (start one with `yard cluster up`)")
+    if count < 1:
+        raise ValueError(f"--count: at least 1, got {count}")
+    field = f"{role}s"
+    return up(home, {field: getattr(saved, field) + count})
 
 
 def up(home: str | None, given: dict) -> int:

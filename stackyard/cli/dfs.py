@@ -17,6 +17,7 @@ import click
 from stackyard.cli.common import EXPECTED, connect_fs, fail, human
 from stackyard.cli.progress import transfer_progress
 from stackyard.dfs.permissions import rwx
+from stackyard.dfs.trash import move_to_trash
 
 VERBS: dict[str, tuple[Callable, str, str]] = {}
 
@@ -207,9 +208,20 @@ def rm(sh: Shell, opts: set, args: list[str]) -> None:
             raise
         if st["type"] == "directory" and not opts & {"r", "R"}:
             raise IsADirectoryError(21, "Is a directory", path)
+        moved = None if "skipTrash" in opts else move_to_trash(sh.fs, path)
+        if moved:
+            where = f"yard://{sh.fs.master}"
+            sh.out(f"Moved: '{where}{path}' to trash at: {where}{moved}")
+            return
         sh.fs.rm(path, recursive=bool(opts & {"r", "R"}))
         sh.out(f"Deleted {path}")
     sh.each(_need(args, 1), one)
+
+
+@verb("-expunge", flags="immediate", usage="-expunge [-immediate]")
+def expunge(sh: Shell, opts: set, args: list[str]) -> None:
+    _need(args, 0, 0)
+    sh.fs.call("expunge", immediate="immediate" in opts)
 
 
 @verb("-rmdir", usage="-rmdir path ...")
@@ -487,7 +499,9 @@ def _mode(spec: str, current: int) -> int:
     return mode
 
 
-def run(argv: list[str], home: str | None) -> int:
+def run(argv: list[str], home: str | None, only: tuple[str, ...] = ()) -> int:
+    """`yard dfs ARGV`; ONLY: the verbs a narrower command (dfsadmin) takes."""
+    import stackyard.cli.dfs_admin  # noqa: F401 - registers the quota verbs
     import stackyard.cli.dfs_summary  # noqa: F401 - registers -count, -df, -find
     if argv and argv[0] == "-usage":
         try:
@@ -499,7 +513,7 @@ def run(argv: list[str], home: str | None) -> int:
         help_(Shell(None, "help"), set(), [])
         return 0 if argv else 1
     name, rest = argv[0], argv[1:]
-    if name not in VERBS:
+    if name not in VERBS or (only and name not in only):
         click.echo(f"{name}: Unknown command (yard dfs -help lists them)", err=True)
         return 1
     fn, flags, usage = VERBS[name]

@@ -13,12 +13,18 @@ from stackyard.cli.dfs import Shell, verb
 @verb("-count", flags="q h", usage="-count [-q] [-h] path ...")
 def count(sh: Shell, opts: set, args: list[str]) -> None:
     """DIR_COUNT FILE_COUNT CONTENT_SIZE PATHNAME; with -q, QUOTA REM_QUOTA
-    SPACE_QUOTA REM_SPACE_QUOTA first (no quotas here: none, inf)."""
+    SPACE_QUOTA REM_SPACE_QUOTA first (none and inf where a directory has none)."""
     size = human if "h" in opts else str
 
     def one(p: str) -> None:
         d = sh.fs.du(sh.path(p))
-        quota = f"{'none':>12} {'inf':>15} {'none':>15} {'inf':>15} " if "q" in opts else ""
+        quota = ""
+        if "q" in opts:
+            names, space = d.get("quota", -1), d.get("space_quota", -1)
+            quota = (f"{'none' if names < 0 else names:>12} "
+                     f"{'inf' if names < 0 else names - d['quota_used']:>15} "
+                     f"{'none' if space < 0 else size(space):>15} "
+                     f"{'inf' if space < 0 else size(space - d['space_used']):>15} ")
         sh.out(f"{quota}{d['directories']:>12} {d['files']:>12} {size(d['length']):>18} "
                f"{sh.shown(sh.path(p), p)}")
     sh.each(args or [""], one)

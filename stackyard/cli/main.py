@@ -64,6 +64,17 @@ def cluster_up(chunkservers, masters, coords, workers, chunk_size, replication, 
     exit_with(guarded("cluster up", lambda: up(home, given)))
 
 
+@cluster.command("add")
+@click.argument("role", type=click.Choice(["chunkserver", "worker"]))
+@click.option("--count", type=int, default=1, show_default=True)
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def cluster_add(role, count, home) -> None:
+    """Add chunkservers or workers to the running cluster (as HDFS adds
+    DataNodes); `yard balancer` then spreads the existing replicas."""
+    from stackyard.cli.cluster import add
+    exit_with(guarded("cluster add", lambda: add(home, role, count)))
+
+
 @cluster.command("down")
 @click.option("--home", envvar="STACKYARD_HOME", default=None)
 def cluster_down(home) -> None:
@@ -177,12 +188,49 @@ def _complete_dfs(ctx, incomplete: str) -> list:
             for e in names if e["path"].startswith(incomplete)]
 
 
+@main.command("dfsadmin", context_settings={"ignore_unknown_options": True,
+                                            "allow_interspersed_args": False,
+                                            "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def dfsadmin(args, home) -> None:
+    """Hadoop's dfsadmin quota verbs: -setQuota N DIR, -clrQuota DIR,
+    -setSpaceQuota SIZE DIR, -clrSpaceQuota DIR (the superuser's)."""
+    from stackyard.cli.dfs import run
+    from stackyard.cli.dfs_admin import ADMIN
+    if not args:
+        click.echo("Usage: yard dfsadmin " + " | ".join(f"[{v} ...]" for v in ADMIN), err=True)
+        exit_with(1)
+    exit_with(run(list(args), home, only=ADMIN))
+
+
+@main.command("balancer")
+@click.option("-threshold", "--threshold", type=float, default=10.0, show_default=True,
+              help="Percentage points a chunkserver's use may differ from the mean.")
+@click.option("-bandwidth", "--bandwidth", default="10m", show_default=True,
+              help="Bytes moved a second at most, e.g. 1m, 100m.")
+@click.option("-iterations", "--iterations", type=int, default=50, show_default=True)
+@click.option("--home", envvar="STACKYARD_HOME", default=None)
+def balancer(threshold, bandwidth, iterations, home) -> None:
+    """Move replicas until every chunkserver's use is within THRESHOLD of
+    the mean (HDFS's balancer; the superuser's)."""
+    from stackyard.cli.balancer import balance
+    from stackyard.cli.common import connect_fs
+
+    def go() -> int:
+        if not 0 < threshold <= 100:
+            raise ValueError(f"-threshold: a percentage in (0, 100], got {threshold:g}")
+        return balance(connect_fs(home), threshold, parse_size(bandwidth), iterations)
+    exit_with(guarded("balancer", go))
+
+
 @main.group("hdfs")
 def hdfs() -> None:
     """Hadoop's spelling, for scripts written for it: `yard hdfs dfs -ls /`."""
 
 
 hdfs.add_command(dfs, "dfs")
+hdfs.add_command(dfsadmin, "dfsadmin")
 
 
 def _add_groups() -> None:

@@ -39,6 +39,8 @@ class MasterConfig:
     replication_timeout: float = 30.0  # re-issue a replication that has not completed
     superuser: str = ""                # "": the user running the master
     max_directory_items: int = 1024 * 1024  # HDFS's dfs.namenode.fs-limits.max-directory-items
+    trash_interval: float = 0.0        # minutes a deleted path stays in .Trash; 0: no trash (HDFS)
+    trash_checkpoint_interval: float = 0.0  # minutes between emptier rounds; 0: trash_interval
     # the replicated master: every master of the cluster, this one too, as
     # "m1=host:port,m2=..." ("": a master alone); the op log is a Raft log
     node_id: str = "master"            # this master's name in `peers`
@@ -54,6 +56,9 @@ class MasterConfig:
                   "heartbeat_ticks")
         if self.heartbeat_ticks >= self.election_ticks:
             raise ValueError("heartbeat_ticks: must be smaller than election_ticks")
+        for name in ("trash_interval", "trash_checkpoint_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: minutes, 0 or more")
         if self.peers and self.node_id not in self.peer_map():
             raise ValueError(f"node_id: {self.node_id!r} is not among peers "
                              f"({', '.join(self.peer_map())})")

@@ -53,7 +53,10 @@ class Settings:
     report_interval: float = 60.0
     scan_interval: float = 300.0
     checkpoint_log_bytes: int = 16 * MiB
+    trash_interval: float = 1440.0    # minutes in .Trash after -rm (a day, as most clusters set)
+    trash_checkpoint_interval: float = 0.0    # minutes between emptier rounds; 0: trash_interval
     racks: int = 0                    # 0: no racks; N: chunkserver i on /rack(i mod N)
+    chunkserver_capacity: int = 0     # bytes each chunkserver offers; 0: its disk's size
     host: str = "127.0.0.1"
     tls: bool = False                 # a cluster CA, a certificate per daemon, TLS everywhere
     connect: bool = True              # a Spark Connect server, where pyspark-client is installed
@@ -235,6 +238,8 @@ class LocalCluster:
                     **self._tls(n), node_id=n, peers=peers,
                     heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
                     lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
+                    trash_interval=s.trash_interval,
+                    trash_checkpoint_interval=s.trash_checkpoint_interval,
                 ).validate(), h.conf(n))
         daemons += [{"name": n, "role": "master"} for n in names]
         master = self.master_string()
@@ -247,7 +252,8 @@ class LocalCluster:
                     host=s.host, port=ports.take(), addr_file=str(h.addr_file(name)),
                     rack=f"/rack{(i - 1) % s.racks + 1}" if s.racks else "/default-rack",
                     heartbeat_interval=s.heartbeat_interval, report_interval=s.report_interval,
-                    scan_interval=s.scan_interval, **self._tls(name),
+                    scan_interval=s.scan_interval, capacity=s.chunkserver_capacity,
+                    **self._tls(name),
                 ).validate(), h.conf(name))
             daemons.append({"name": name, "role": "chunkserver"})
         names = [f"coord-{i}" for i in range(1, s.coords + 1)]

@@ -96,6 +96,10 @@ class ChunkMap:
         self.corrupt: dict[str, set[str]] = {}
         self.pending: dict[str, dict[str, float]] = {}  # handle -> target -> deadline
         self.deleting: dict[str, set[str]] = {}         # server -> handles ordered deleted
+        # servers being decommissioned: their replicas serve as sources but do
+        # not count, and they take no new ones (HDFS's decommissioning)
+        self.draining: set[str] = set()
+        self.moves: dict[str, tuple[str, str]] = {}     # handle -> (source, target): balancer
         self.rng = random.Random(seed)
 
     # -- events ---------------------------------------------------------------
@@ -119,12 +123,13 @@ class ChunkMap:
         doomed = self.deleting.get(server_id, set())
         for handle, version, length in entries:
             seen.add(handle)
-            if handle in doomed:
-                continue
+            if handle in doomed or server_id in self.corrupt.get(handle, ()):
+                continue        # a replica known bad stays bad whatever its server says
             verdict = self._judge(handle, version, length)
             if verdict == "good":
                 self._add(handle, server_id)
                 actions.extend(self._trims(handle, [server_id], length))
+                actions.extend(self._moved(handle, server_id))
                 pend = self.pending.get(handle)
                 if pend:
                     pend.pop(server_id, None)
@@ -156,6 +161,32 @@ class ChunkMap:
             if sid in self.servers:
                 self._add(handle, sid)
         return actions
+
+    def move(self, handle: str, source: str, target: str, now: float) -> list[Action]:
+        """The balancer's move: copy HANDLE from SOURCE to TARGET, then delete
+        it on SOURCE once TARGET reports the copy (HDFS's replaceBlock)."""
+        c = self.chunks.get(handle)
+        reps = self.replicas.get(handle, set())
+        t = self.servers.get(target)
+        if c is None or c.version == 0 or source not in reps or t is None or not t.alive:
+            raise ValueError(f"handle: cannot move {handle} from {source} to {target}")
+        if target in reps or target in self.draining or handle in self.moves:
+            raise ValueError(f"handle: {handle} is on {target} already or moving")
+        if c.file is not None and c.file.holder:
+            raise ValueError(f"handle: {handle} belongs to a file being written")
+        self.moves[handle] = (source, target)
+        self.pending.setdefault(handle, {})[target] = now + self.replication_timeout
+        return [Replicate(target, handle, c.version, c.length, self.servers[source].address)]
+
+    def _moved(self, handle: str, server_id: str) -> list[Action]:
+        move = self.moves.get(handle)
+        if move is None or move[1] != server_id:
+            return []
+        del self.moves[handle]
+        source = move[0]
+        if source in self.replicas.get(handle, ()) and len(self.replicas[handle]) > 1:
+            return [self._delete(source, handle)]
+        return []
 
     def trim(self, handle: str) -> list[Action]:
         """A truncated chunk: cut its good replicas to the committed length."""
@@ -205,19 +236,23 @@ class ChunkMap:
             if handle in busy or chunk.version == 0:
                 continue
             actions.extend(self._repair(handle, chunk, now))
+        self.moves = {h: m for h, m in self.moves.items()      # a copy that never came
+                      if m[1] in self.pending.get(h, {}) and h in self.chunks}
         return actions
 
     def _repair(self, handle: str, chunk: Chunk, now: float) -> list[Action]:
-        live = [sid for sid in self.replicas.get(handle, ()) if self.servers[sid].alive]
+        sources = [sid for sid in self.replicas.get(handle, ()) if self.servers[sid].alive]
+        live = [sid for sid in sources if sid not in self.draining]
         pend = {t: d for t, d in self.pending.get(handle, {}).items()
                 if d > now and self.servers[t].alive}
         self.pending[handle] = pend
-        alive_count = sum(1 for s in self.servers.values() if s.alive)
+        alive_count = sum(1 for s in self.servers.values()
+                          if s.alive and s.server_id not in self.draining)
         want = min(chunk.file.replication if chunk.file else 1, alive_count)
         actions: list[Action] = []
         bad = self.corrupt.get(handle)
-        if live and len(live) + len(pend) < want:
-            taken = set(live) | set(pend) | (bad or set()) | {
+        if sources and len(live) + len(pend) < want:
+            taken = set(sources) | set(pend) | (bad or set()) | self.draining | {
                 sid for sid, hs in self.deleting.items() if handle in hs}
             cands = [self.candidate(s) for s in self.servers.values()
                      if s.alive and s.server_id not in taken]
@@ -232,7 +267,7 @@ class ChunkMap:
             targets = placement.choose_targets(want - len(live) - len(pend), cands, racks,
                                                chunk.length, self.rng)
             for t in targets:
-                source = self.servers[self.rng.choice(live)]
+                source = self.servers[self.rng.choice(sources)]
                 pend[t] = now + self.replication_timeout
                 actions.append(Replicate(t, handle, chunk.version, chunk.length, source.address))
         elif len(live) > want and not pend:
@@ -271,6 +306,25 @@ class ChunkMap:
 
     def live_servers(self) -> list[Server]:
         return [s for s in self.servers.values() if s.alive]
+
+    def writable_servers(self) -> list[Server]:
+        """Where new chunks may go: live and not being drained."""
+        return [s for s in self.servers.values() if s.alive and s.server_id not in self.draining]
+
+    def drain_pending(self, server_id: str) -> int:
+        """Chunks on SERVER_ID that still lack their replicas elsewhere."""
+        alive = sum(1 for s in self.servers.values()
+                    if s.alive and s.server_id not in self.draining)
+        pending = 0
+        for h in self.servers[server_id].chunks:
+            c = self.chunks.get(h)
+            if c is None or c.version == 0:
+                continue
+            want = min(c.file.replication if c.file else 1, alive)
+            elsewhere = sum(1 for sid in self.replicas.get(h, ())
+                            if sid not in self.draining and self.servers[sid].alive)
+            pending += elsewhere < want
+        return pending
 
     # -- helpers ----------------------------------------------------------------
 

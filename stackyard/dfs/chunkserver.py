@@ -79,8 +79,11 @@ class Chunkserver:
 
     def info(self) -> dict:
         total, free = self.store.disk_usage()
+        used = self.store.used_bytes()
+        if self.cfg.capacity:           # what it offers, however large the disk
+            free = min(free, max(0, self.cfg.capacity - used))
         return {"server_id": self.server_id, "address": self.address, "rack": self.cfg.rack,
-                "chunks": len(self.store.report()), "used": self.store.used_bytes(),
+                "chunks": len(self.store.report()), "used": used,
                 "capacity": self.cfg.capacity or total, "free": free, **self.counters}
 
     # -- the write pipeline -------------------------------------------------------

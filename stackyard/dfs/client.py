@@ -222,6 +222,10 @@ class FileSystem:
     def mv(self, src: str, dst: str) -> str:
         return self.call("rename", src=dfs_path(src), dst=dfs_path(dst))
 
+    def server_defaults(self) -> dict:
+        """The master's defaults: replication, chunk_size, trash_interval (minutes)."""
+        return self.call("server_defaults")
+
     def truncate(self, path: str, length: int) -> bool:
         """Cut a closed file to LENGTH bytes (HDFS's truncate); at once
         readable and appendable at the new length."""
@@ -296,9 +300,17 @@ class FileSystem:
             raise IsADirectoryError(21, "Is a directory", local)
         if self.isdir(remote):
             remote = remote.rstrip("/") + "/" + os.path.basename(local)
-        with open(local, "rb") as src, self.open(remote, "wb" if overwrite else "xb",
-                                                 replication, chunk_size) as dst:
-            _copy(src, dst, progress)
+        with open(local, "rb") as src:
+            dst = self.open(remote, "wb" if overwrite else "xb", replication, chunk_size)
+            try:
+                with dst:
+                    _copy(src, dst, progress)
+            except BaseException:
+                try:                # as Hadoop's put: a failed copy leaves no partial file
+                    self.rm(remote)
+                except (OSError, errors.StackyardError):
+                    pass
+                raise
         return self.stat(remote)
 
     def get(self, remote: str, local: str, progress: Progress | None = None) -> str:

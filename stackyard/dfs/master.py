@@ -20,10 +20,11 @@ from pathlib import Path
 import msgpack
 
 from stackyard.cluster.config import MasterConfig
-from stackyard.dfs import ops, placement
+from stackyard.dfs import ops, placement, quota, trash
 from stackyard.dfs.chunkmap import Action, ChunkMap, DeleteReplica, Replicate, Rollback
 from stackyard.dfs.journal import Journal
 from stackyard.dfs.leases import Leases
+from stackyard.dfs.master_admin import MasterAdmin
 from stackyard.dfs.namespace import Inode, Namespace, check_replication, normalize
 from stackyard.dfs.permissions import (
     ALL,
@@ -38,6 +39,7 @@ from stackyard.dfs.permissions import (
     rwx,
     walk_checked,
 )
+from stackyard.dfs.quota import NO_QUOTA
 from stackyard.errors import SafeModeError, fs_error
 from stackyard.net.auth import Secret
 from stackyard.storage.oplog import OpLog
@@ -45,7 +47,7 @@ from stackyard.storage.oplog import OpLog
 log = logging.getLogger("stackyard.master")
 
 
-class Master:
+class Master(MasterAdmin):
     def __init__(self, cfg: MasterConfig, secret: Secret, clock=time.time):
         self.cfg = cfg
         self.secret = secret
@@ -57,6 +59,7 @@ class Master:
         self.leases = Leases(cfg.lease_timeout)
         self.outbox: dict[str, list[dict]] = {}
         self.must_report: set[str] = set()  # servers whose next heartbeat asks a full report
+        self.next_emptier = 0.0             # the trash emptier's next round
         self.started = clock()
         self._safe = True
         self.journal = Journal(Path(cfg.data_dir) / "journal", cfg.node_id, cfg.peer_map(),
@@ -104,6 +107,8 @@ class Master:
         chunkserver sends a full report, and safe mode holds repairs until the
         reports are in."""
         self.started, self._safe = self.clock(), True
+        self.next_emptier = self.started + 60 * (self.cfg.trash_checkpoint_interval
+                                                 or self.cfg.trash_interval)
         self.leases = Leases(self.cfg.lease_timeout)
         for f in self.ns.walk_files(self.ns.root):
             if f.holder:
@@ -245,7 +250,7 @@ class Master:
         node = self._holding(path, client)
         exclude = set(a.get("exclude") or ())
         fresh = False
-        live = [s for s in self.chunkmap.live_servers() if s.server_id not in exclude]
+        live = [s for s in self.chunkmap.writable_servers() if s.server_id not in exclude]
         # A writer may have two chunks in flight (it commits them in order), so
         # any chunk that is not full yet may be written, not only the last.
         if index == len(node.chunks):
@@ -413,8 +418,12 @@ class Master:
             else:
                 files.append(n)
         length = sum(f.length for f in files)
+        node = self.ns.get(path)
         return {"length": length, "space": sum(f.length * f.replication for f in files),
-                "files": len(files), "directories": dirs}
+                "files": len(files), "directories": dirs,
+                "quota": node.ns_quota, "space_quota": node.ds_quota,
+                "quota_used": (dirs + len(files)) if node.ns_quota != NO_QUOTA else 0,
+                "space_used": sum(quota.file_space(f) for f in files)}
 
     # -- data location RPCs -------------------------------------------------------
 
@@ -473,7 +482,8 @@ class Master:
             servers.append({"id": s.server_id, "address": s.address, "rack": s.rack,
                             "alive": s.alive, "capacity": s.capacity, "used": s.used,
                             "free": s.free, "chunks": len(s.chunks),
-                            "last_seen": round(self.clock() - s.last_seen, 1)})
+                            "last_seen": round(self.clock() - s.last_seen, 1),
+                            **self._admin_state(s)})
         totals = {"healthy": 0, "under-replicated": 0, "corrupt": 0, "missing": 0}
         for handle, chunk in self.ns.chunks.items():
             if chunk.version:
@@ -483,6 +493,7 @@ class Master:
                 "role": "active" if self.active else "standby", "epoch": self.journal.epoch,
                 "node": self.cfg.node_id, "active_master": self.journal.leader,
                 "safemode": self.in_safemode, "leases": len(self.leases),
+                "moves": len(self.chunkmap.moves),
                 "uptime": round(self.clock() - self.started, 1), "skipped": self.skipped[:20]}
 
     # -- chunkserver RPCs ---------------------------------------------------------
@@ -512,9 +523,15 @@ class Master:
     def tick(self) -> None:
         now = self.clock()
         self.checkpoint_if_due()
+        self._sync_draining()
         if not self.active:
             self.chunkmap.tick(now, False, set())       # who is alive, for stale reads
             return
+        every = 60 * (self.cfg.trash_checkpoint_interval or self.cfg.trash_interval)
+        if every and now >= self.next_emptier:
+            self.next_emptier = now + every
+            for op in trash.emptier_ops(self.ns, now, self.cfg.trash_interval * 60):
+                self._empty(op)
         for path, holder in self.leases.expired(now):
             log.warning("lease of %s on %s expired: closing the file", holder, path)
             self.leases.release(path)

@@ -26,11 +26,12 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from stackyard.dfs import ops
+from stackyard.dfs import ops, quota
+from stackyard.dfs.quota import NO_QUOTA
 from stackyard.errors import RequestTooLarge, fs_error
 
 
-@dataclass
+@dataclass(slots=True, eq=False)     # one per chunk: no per-object dict (memory)
 class Chunk:
     handle: str
     version: int = 0          # committed version: replicas below it are stale
@@ -39,7 +40,7 @@ class Chunk:
     file: Inode | None = field(default=None, repr=False)
 
 
-@dataclass
+@dataclass(slots=True, eq=False)     # identity, not a deep comparison of subtrees
 class Inode:
     name: str
     is_dir: bool
@@ -53,6 +54,8 @@ class Inode:
     chunk_size: int = 0
     holder: str = ""          # lease holder while under construction
     parent: Inode | None = field(default=None, repr=False)
+    ns_quota: int = NO_QUOTA  # a directory's quotas (quota.py): names, raw bytes
+    ds_quota: int = NO_QUOTA
 
     @property
     def length(self) -> int:
@@ -112,6 +115,7 @@ class Namespace:
         self.root = Inode("", True, owner, group, 0o755, 0.0)
         self.chunks: dict[str, Chunk] = {}
         self.max_items = max_items
+        self.decommissioned: set[str] = set()   # chunkserver addresses being drained
 
     # -- lookups ------------------------------------------------------------
 
@@ -198,6 +202,7 @@ class Namespace:
             raise fs_error("EEXIST", path)
         if len(parts) - depth > 1 and not op.parents:
             raise fs_error("ENOENT", posixpath.dirname(path))
+        quota.check(self.path_of, node, names=len(parts) - depth)
         for name in parts[depth:]:
             self._room(node, name)
             child = Inode(name, True, op.owner, op.group, op.mode, op.mtime, parent=node)
@@ -219,6 +224,8 @@ class Namespace:
             if not op.overwrite:
                 raise fs_error("EEXIST", op.path)
             self._drop_chunks(old)
+        else:
+            quota.check(self.path_of, parent, names=1)
         self._room(parent, name)
         node = Inode(name, False, op.owner, op.group, op.mode, op.mtime, replication=op.replication,
                      chunk_size=op.chunk_size, holder=op.holder, parent=parent)
@@ -237,6 +244,7 @@ class Namespace:
         node = self.get_file(op.path)
         if op.handle in self.chunks:
             raise ValueError(f"handle: chunk {op.handle} already exists")
+        quota.check(self.path_of, node.parent, space=node.chunk_size * node.replication)
         chunk = Chunk(op.handle, issued=op.version, file=node)
         node.chunks.append(chunk)
         self.chunks[op.handle] = chunk
@@ -321,6 +329,8 @@ class Namespace:
             raise ValueError(f"`{src}' cannot be moved into itself")
         parent, name = self._parent_of(dst)
         self._room(parent, name)
+        names, space = quota.usage(node)
+        quota.check(self.path_of, parent, names, space, skip=list(quota.quota_dirs(node.parent)))
         del node.parent.children[node.name]
         node.parent.mtime = op.mtime
         node.name, node.parent = name, parent
@@ -332,8 +342,35 @@ class Namespace:
         check_replication(op.replication)
         files = list(self.walk_files(self.get(op.path)))
         for f in files:
+            if op.replication > f.replication:
+                quota.check(self.path_of, f.parent,
+                            space=quota.file_space(f) // f.replication * (op.replication
+                                                                          - f.replication))
+        for f in files:
             f.replication = op.replication
         return files
+
+    def _Decommission(self, op: ops.Decommission) -> bool:
+        """HDFS's exclude list, kept in the namespace so a new active master
+        goes on draining the same servers."""
+        if not isinstance(op.address, str) or ":" not in op.address or len(op.address) > 300:
+            raise ValueError(f"address: expected host:port, got {str(op.address)[:40]!r}")
+        (self.decommissioned.add if op.on else self.decommissioned.discard)(op.address)
+        return True
+
+    def _SetQuota(self, op: ops.SetQuota) -> Inode:
+        node = self.get(op.path)
+        if not node.is_dir:
+            raise fs_error("ENOTDIR", op.path, f"{op.path}: quotas are set on directories")
+        if op.names is not None:
+            if type(op.names) is not int or not (op.names >= 1 or op.names == NO_QUOTA):
+                raise ValueError(f"setQuota: Invalid values for quota : {op.names}")
+            node.ns_quota = op.names
+        if op.space is not None:
+            if type(op.space) is not int or not (op.space >= 0 or op.space == NO_QUOTA):
+                raise ValueError(f"setSpaceQuota: Invalid values for quota : {op.space}")
+            node.ds_quota = op.space
+        return node
 
     def _SetPermission(self, op: ops.SetPermission) -> Inode:
         check_mode(op.mode)
@@ -373,18 +410,23 @@ class Namespace:
             if not n.is_dir:
                 row += [n.replication, n.chunk_size, n.holder,
                         [[c.handle, c.version, c.length, c.issued] for c in n.chunks]]
+            elif n.ns_quota != NO_QUOTA or n.ds_quota != NO_QUOTA:
+                row += [n.ns_quota, n.ds_quota]
             inodes.append(row)
-        return {"format": 2, "inodes": inodes}
+        return {"format": 2, "inodes": inodes, "decommission": sorted(self.decommissioned)}
 
     @classmethod
     def load(cls, image: dict, max_items: int = MAX_DIRECTORY_ITEMS) -> Namespace:
         ns = cls(max_items=max_items)
+        ns.decommissioned = set(image.get("decommission", ()))
         rows = image["inodes"] if image.get("format") == 2 else _flatten(image)
         made: list[Inode] = []
         for parent, name, is_dir, owner, group, mode, mtime, *file in rows:
             up = made[parent] if parent >= 0 else None
             node = Inode(name, is_dir, owner, group, mode, mtime, parent=up)
-            if file:
+            if is_dir and file:
+                node.ns_quota, node.ds_quota = file
+            elif file:
                 node.replication, node.chunk_size, node.holder, chunks = file
                 for handle, version, length, issued in chunks:
                     chunk = Chunk(handle, version, length, issued, file=node)

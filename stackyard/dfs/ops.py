@@ -111,12 +111,27 @@ class SetOwner:
     group: str
 
 
+@dataclass(frozen=True)
+class SetQuota:
+    """A directory's quotas; None leaves one as it is, -1 clears it."""
+    path: str
+    names: int | None
+    space: int | None
+
+
+@dataclass(frozen=True)
+class Decommission:
+    """Drain a chunkserver (ON) or take it back into service."""
+    address: str
+    on: bool
+
+
 Op = (Mkdir | Create | OpenAppend | AddChunk | BumpVersion | CommitChunk | Close | Truncate
       | Delete | Rename | SetReplication | SetPermission | SetOwner)
 
 _BY_NAME = {cls.__name__: cls for cls in (
     Mkdir, Create, OpenAppend, AddChunk, BumpVersion, CommitChunk, Close, Truncate, Delete, Rename,
-    SetReplication, SetPermission, SetOwner)}
+    SetReplication, SetPermission, SetOwner, SetQuota, Decommission)}
 
 
 def encode(op: Op) -> dict:

@@ -116,6 +116,8 @@ _EXCEPTIONS = [  # (python class, Hadoop exception, java class, status); first m
      "org.apache.hadoop.security.AccessControlException", 403),
     (errors.LeaseHeldError, "AlreadyBeingCreatedException",
      "org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException", 403),
+    (errors.QuotaExceededError, "QuotaExceededException",
+     "org.apache.hadoop.hdfs.protocol.QuotaExceededException", 403),
     (errors.StandbyError, "StandbyException", "org.apache.hadoop.ipc.StandbyException", 403),
     (errors.SafeModeError, "SafeModeException",
      "org.apache.hadoop.hdfs.server.namenode.SafeModeException", 403),
@@ -222,6 +224,7 @@ class WebHdfsMaster:
             ("PUT", "SETOWNER"): self.setowner,
             ("DELETE", "DELETE"): self.delete,
             ("POST", "TRUNCATE"): self.truncate,
+            ("GET", "GETSERVERDEFAULTS"): self.getserverdefaults,
         }
 
     def install(self, app: web.Application) -> None:
@@ -331,6 +334,14 @@ class WebHdfsMaster:
         except FileNotFoundError:
             return {"boolean": False}
         return {"boolean": True}
+
+    def getserverdefaults(self, path, q, who):
+        d = self.master.rpc_server_defaults({})
+        return {"FsServerDefaults": {
+            "blockSize": d["chunk_size"], "bytesPerChecksum": d["bytes_per_checksum"],
+            "writePacketSize": 65536, "replication": d["replication"], "fileBufferSize": 4096,
+            "encryptDataTransfer": False, "trashInterval": int(d["trash_interval"]),
+            "checksumType": 2, "keyProviderUri": "", "defaultStoragePolicyId": 7}}
 
     def truncate(self, path, q, who):
         length = number(q.get("newlength"), "newlength")

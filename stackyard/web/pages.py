@@ -51,6 +51,10 @@ def master_page(info: dict) -> str:
     rows = []
     for s in info["servers"]:
         state = "<span class=ok>live</span>" if s["alive"] else "<span class=dead>dead</span>"
+        admin = s.get("admin_state", "In Service")
+        if admin != "In Service":
+            state += (f" <span class=warn>{html.escape(admin)}"
+                      + (f": {s['pending']} chunks to copy" if s.get("pending") else "") + "</span>")
         rows.append([html.escape(s["address"]), s["id"], html.escape(s["rack"]), state,
                      str(s["chunks"]), human(s["used"]), human(s["capacity"]), human(s["free"]),
                      f"{s['last_seen']} s ago"])

@@ -40,6 +40,19 @@ def test_uncommitted_replica_left_alone_while_file_is_written():
     assert cm.report("s0", [(c.handle, 3, 150)], full=True) == []
 
 
+def test_a_report_does_not_revive_a_replica_known_corrupt():
+    """A full report of a replica a reader found corrupt must not count it
+    again: repair would then see enough replicas and delete the bad one
+    before a good copy exists elsewhere."""
+    cm, c = setup()
+    cm.committed(c.handle, ["s0", "s1", "s2"])
+    cm.bad_replica(c.handle, "s0")
+    assert cm.report("s0", [(c.handle, 2, 100)], full=True) == []
+    assert cm.replicas[c.handle] == {"s1", "s2"} and cm.corrupt[c.handle] == {"s0"}
+    acts = cm.tick(1, replicate=True, busy=set())
+    assert [type(a).__name__ for a in acts] == ["Replicate"] and acts[0].server_id == "s3"
+
+
 def test_a_truncated_chunks_longer_replicas_are_trimmed_but_not_while_written():
     cm, c = setup()
     cm.report("s0", [(c.handle, 2, 100)], full=True)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from stackyard.dfs import ops
 from stackyard.dfs.namespace import Namespace, normalize
-from stackyard.errors import DirectoryNotEmptyError, LeaseHeldError
+from stackyard.errors import DirectoryNotEmptyError, LeaseHeldError, QuotaExceededError
 from stackyard.storage.oplog import OpLog
 
 
@@ -90,6 +90,40 @@ def test_truncate_drops_later_chunks_and_cuts_the_one_it_falls_in():
     assert f.length == 0 and not f.chunks and not ns.chunks
 
 
+def test_quotas_refuse_what_would_pass_them_and_survive_a_checkpoint():
+    ns = Namespace()
+    ns.apply(mk("/q"))
+    ns.apply(ops.SetQuota("/q", 3, None))            # /q itself counts, as in HDFS
+    ns.apply(mk("/q/a"))
+    ns.apply(create("/q/f"))
+    with pytest.raises(QuotaExceededError, match="quota=3 file count=4"):
+        ns.apply(create("/q/g"))
+    with pytest.raises(QuotaExceededError):
+        ns.apply(mk("/q/a/b/c"))
+    ns.apply(create("/elsewhere"))
+    with pytest.raises(QuotaExceededError):
+        ns.apply(ops.Rename("/elsewhere", "/q/moved", 3.0))
+    ns.apply(ops.Rename("/q/f", "/q/a/f", 3.0))     # within the tree: no growth
+    ns.apply(mk("/s"))
+    ns.apply(ops.SetQuota("/s", None, 4 << 20))      # 4 MiB of raw bytes
+    ns.apply(create("/s/f"))                          # 1 MiB chunks, replication 3
+    ns.apply(ops.AddChunk("/s/f", "00000000000000a1", 1))     # 3 MiB reserved
+    with pytest.raises(QuotaExceededError, match="DiskSpace quota of /s is exceeded"):
+        ns.apply(ops.AddChunk("/s/f", "00000000000000a2", 1))
+    ns.apply(ops.CommitChunk("00000000000000a1", 1, 1000, 4.0))
+    ns.apply(ops.Close("/s/f", "c1", 5.0))            # 3,000 bytes charged now
+    ns.apply(ops.SetQuota("/s", None, 5000))
+    with pytest.raises(QuotaExceededError):
+        ns.apply(ops.SetReplication("/s", 6))
+    ns.apply(ops.SetReplication("/s", 5))
+    again = Namespace.load(ns.dump())
+    assert (again.lookup("/q").ns_quota, again.lookup("/s").ds_quota) == (3, 5000)
+    ns.apply(ops.SetQuota("/q", -1, None))
+    ns.apply(create("/q/g"))
+    with pytest.raises(ValueError, match="Invalid values for quota : 0"):
+        ns.apply(ops.SetQuota("/q", 0, None))
+
+
 @pytest.mark.parametrize("bad", ["", "rel/x", "/a/../b", "/a/./b", "/a\x00b"])
 def test_bad_paths_named(bad):
     with pytest.raises(ValueError, match="path"):
@@ -112,6 +146,7 @@ op_strategy = st.one_of(
     st.builds(lambda p, m: ops.SetPermission(p, m), paths, st.integers(0, 0o777)),
     st.builds(lambda p: ops.Close(p, "h", 4.0), paths),
     st.builds(lambda p, n: ops.Truncate(p, n, 5.0), paths, st.integers(0, 2)),
+    st.builds(lambda p, n: ops.SetQuota(p, n, None), paths, st.sampled_from([-1, 1, 2, 3])),
 )
 
 
