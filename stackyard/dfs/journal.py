@@ -76,10 +76,24 @@ class Journal:
         self.outbox: dict[str, list] = {p: [] for p in peers if p != node_id}
         self.outbox_ready: dict[str, asyncio.Event] = {}
         self.process(self.node.tick())      # the snapshot and committed entries it holds
+        self._elect_alone()
+
+    def _elect_alone(self) -> None:
+        """A master without peers is its own quorum: active at once, not
+        after an election timeout."""
+        for _ in range(4 * self.node.election_ticks):
+            if len(self.peers) > 1 or self.active:
+                return
+            self.process(self.node.tick())
 
     @property
     def index(self) -> int:
         return self.node.commit
+
+    @property
+    def empty(self) -> bool:
+        """No record was ever logged (a new master's no-ops aside)."""
+        return self.node.snap.index == 0 and not any(e.data for e in self.node.log)
 
     @property
     def leader(self) -> str | None:
@@ -95,6 +109,7 @@ class Journal:
                              election_ticks=self.node.election_ticks,
                              heartbeat_ticks=self.node.heartbeat_ticks)
         self.process(self.node.tick())
+        self._elect_alone()
 
     # -- the Ready pipeline --------------------------------------------------------
 

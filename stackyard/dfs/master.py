@@ -65,7 +65,7 @@ class Master(MasterAdmin):
         self.journal = Journal(Path(cfg.data_dir) / "journal", cfg.node_id, cfg.peer_map(),
                                self._apply_record, self._restore, cfg.election_ticks,
                                cfg.heartbeat_ticks)
-        if self.journal.node.last_index() == 0 and list(Path(cfg.data_dir).glob("edits.*")):
+        if self.journal.empty and list(Path(cfg.data_dir).glob("edits.*")):
             self._import_op_log()
         self.journal.on_active, self.journal.on_deposed = self._activated, self._deposed
         log.info("recovered %d files, %d chunks at index %d",
