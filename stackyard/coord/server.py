@@ -29,6 +29,7 @@ from stackyard.cluster.tls import server_context
 from stackyard.coord import tree as t
 from stackyard.coord.raft import RaftNode, Role
 from stackyard.coord.raft_log import RaftLog
+from stackyard.coord.raft_transport import send_batch
 from stackyard.coord.raft_types import NotLeader, Ready
 from stackyard.coord.wire import (
     BadMessage,
@@ -42,7 +43,7 @@ from stackyard.coord.wire import (
     stat_to_wire,
 )
 from stackyard.net.aio import AioClient
-from stackyard.net.auth import Secret, body_digest
+from stackyard.net.auth import Secret
 from stackyard.net.server import MSGPACK, error_response, make_app, rpc, serve
 
 MIN_SESSION_TIMEOUT = 0.1          # seconds; below this a session dies between two keepalives
@@ -196,15 +197,8 @@ class CoordServer:
             if not batch:
                 continue            # already carried back in a response to that peer
             try:
-                data = msgpack.packb(batch)
-                url, headers = self.client.url_and_headers(
-                    self.peers[peer], "POST", "/raft/step", None, body_digest(data),
-                    sender=self.cfg.node_id)
-                headers["Content-Type"] = MSGPACK
-                async with self.client.session.post(url, data=data, headers=headers) as resp:
-                    body = await resp.read()
-                replies = msgpack.unpackb(body) if resp.status == 200 and body else []
-                self._step_all(peer, replies)
+                self._step_all(peer, await send_batch(self.client, self.peers[peer],
+                                                      self.cfg.node_id, batch))
             except Exception as exc:        # Raft tolerates lost messages
                 log.debug("to %s: %s", peer, exc)
 

@@ -39,10 +39,10 @@ from aiohttp import web
 from stackyard import errors
 from stackyard.coord.raft import RaftNode, Role
 from stackyard.coord.raft_log import RaftLog
+from stackyard.coord.raft_transport import send_batch
 from stackyard.coord.raft_types import HardState, Ready, Snapshot
 from stackyard.coord.wire import BadMessage, message_from_wire, message_to_wire
 from stackyard.net.aio import AioClient
-from stackyard.net.auth import body_digest
 from stackyard.net.server import MSGPACK, error_response
 
 log = logging.getLogger("stackyard.master")
@@ -271,14 +271,8 @@ class Journal:
             if not batch:
                 continue
             try:
-                data = msgpack.packb(batch)
-                url, headers = self.client.url_and_headers(
-                    self.peers[peer], "POST", "/raft/step", None, body_digest(data),
-                    sender=self.id)
-                headers["Content-Type"] = MSGPACK
-                async with self.client.session.post(url, data=data, headers=headers) as resp:
-                    body = await resp.read()
-                self._step_all(peer, msgpack.unpackb(body) if resp.status == 200 and body else [])
+                self._step_all(peer, await send_batch(self.client, self.peers[peer], self.id,
+                                                      batch))
             except Exception as exc:        # Raft tolerates lost messages
                 log.debug("raft to %s: %s", peer, exc)
 
