@@ -68,6 +68,8 @@ class Master(MasterAdmin):
         if self.journal.empty and list(Path(cfg.data_dir).glob("edits.*")):
             self._import_op_log()
         self.journal.on_active, self.journal.on_deposed = self._activated, self._deposed
+        if self.journal.active:         # a master alone was elected while the log loaded
+            self._activated()
         log.info("recovered %d files, %d chunks at index %d",
                  sum(1 for _ in self.ns.walk_files(self.ns.root)), len(self.ns.chunks),
                  self.journal.index)

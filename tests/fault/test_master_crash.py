@@ -76,3 +76,30 @@ def test_master_restart_recovers_from_checkpoint_and_log(make_cluster, rng):
     for path, blob in data.items():
         if path not in ("/r/f0", "/r/f1"):
             assert c.fs.cat(path) == blob
+
+
+def test_a_dead_writers_file_is_closed_after_a_master_restart(make_cluster):
+    """Leases are soft state: a restarted master grants every file under
+    construction a fresh one, so the file of a writer that died meanwhile is
+    closed when that lease runs out (HDFS's lease recovery)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    c = make_cluster()
+    code = ("import sys, time, stackyard as sy\n"
+            f"fs = sy.connect(home={str(c.home.root)!r}, embedded=False).fs\n"
+            "f = fs.open('/orphan', 'wb'); f.write(b'x' * 1000); f.flush()\n"
+            "print('ready', flush=True); time.sleep(600)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline().strip() == b"ready"
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(30)
+    assert c.fs.stat("/orphan")["under_construction"]
+    c.restart("master")
+    c.cluster.wait_live(3, timeout=60)
+    wait_until(lambda: not c.fs.stat("/orphan")["under_construction"], 30,
+               "the dead writer's file closed by lease recovery")
+    assert c.fs.cat("/orphan") == b"x" * 1000
