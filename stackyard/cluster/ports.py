@@ -3,8 +3,14 @@ configs."""
 
 from __future__ import annotations
 
+import os
 import random
 import socket
+import tempfile
+import time
+
+CLAIMS = os.path.join(tempfile.gettempdir(), "stackyard-ports")
+CLAIM_SECONDS = 300.0    # a port handed out is left alone this long by other clusters
 
 
 class Ports:
@@ -24,6 +30,8 @@ class Ports:
             port = random.randint(lo, hi)
             if port in self.taken:
                 continue
+            if not _claim(port):
+                continue        # another cluster on this machine was just given it
             s = socket.socket()
             try:
                 s.bind((self.host, port))
@@ -39,6 +47,27 @@ class Ports:
         for s in self._held:
             s.close()
         self._held.clear()
+
+
+def _claim(port: int) -> bool:
+    """Claim PORT machine-wide for CLAIM_SECONDS: between the configs being
+    written and the daemon binding, the port is free, and a cluster started
+    beside this one (tests run several at once) must not be given it too."""
+    try:
+        os.makedirs(CLAIMS, exist_ok=True)
+        path = os.path.join(CLAIMS, str(port))
+        try:
+            if time.time() - os.stat(path).st_mtime < CLAIM_SECONDS:
+                return False
+            os.unlink(path)             # an old claim: its daemon bound long ago, or never
+        except FileNotFoundError:
+            pass
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        return True                     # no claims directory to be had: the kernel decides
 
 
 def _listen_range() -> tuple[int, int]:
