@@ -18,7 +18,6 @@ from stackyard.cluster.config import (
     ChunkserverConfig,
     ConnectConfig,
     CoordConfig,
-    MasterConfig,
     MiB,
     SchedulerConfig,
     WorkerConfig,
@@ -225,23 +224,8 @@ class LocalCluster:
     def _write_configs(self, ports: Ports) -> list[dict]:
         s, h = self.settings, self.home
         daemons = []
-        names = master_names(s.masters)
-        if not h.conf("master").exists():
-            master_ports = {n: ports.take() for n in names}
-            peers = ",".join(f"{n}={s.host}:{master_ports[n]}" for n in names) \
-                if len(names) > 1 else ""
-            for n in names:
-                dump(MasterConfig(
-                    data_dir=str(h.data(n)), secret_file=str(h.secret_file), host=s.host,
-                    port=master_ports[n], addr_file=str(h.addr_file(n)),
-                    default_replication=s.replication, default_chunk_size=s.chunk_size,
-                    **self._tls(n), node_id=n, peers=peers,
-                    heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
-                    lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
-                    trash_interval=s.trash_interval,
-                    trash_checkpoint_interval=s.trash_checkpoint_interval,
-                ).validate(), h.conf(n))
-        daemons += [{"name": n, "role": "master"} for n in names]
+        from stackyard.cluster.store_configs import master_configs
+        daemons += master_configs(self, ports)
         master = self.master_string()
         for i in range(1, s.chunkservers + 1):
             name = f"chunkserver-{i}"

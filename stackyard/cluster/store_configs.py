@@ -1,16 +1,17 @@
-"""The configs `yard cluster up` writes for the table store's and search's
-daemons (CLUSTER: the LocalCluster writing them)."""
+"""The configs `yard cluster up` writes for the masters and for the table
+store's and search's daemons (CLUSTER: the LocalCluster writing them)."""
 
 from __future__ import annotations
 
 from stackyard.cluster.config import (
+    MasterConfig,
     SearchServerConfig,
     TableMasterConfig,
     TabletServerConfig,
     ThriftConfig,
     dump,
 )
-from stackyard.cluster.local import _read_toml
+from stackyard.cluster.local import _read_toml, master_names
 
 
 def table_configs(cluster, master: str, coord_names: list[str]) -> list[dict]:
@@ -68,3 +69,26 @@ def search_configs(cluster, master: str, coord_names: list[str]) -> list[dict]:
                 **cluster._tls(name)).validate(), h.conf(name))
         out.append({"name": name, "role": "searchserver"})
     return out
+
+
+def master_configs(cluster, ports) -> list[dict]:
+    """The masters' configs (written once): a master alone, or a group of
+    them with every member in `peers`."""
+    s, h = cluster.settings, cluster.home
+    names = master_names(s.masters)
+    if not h.conf("master").exists():
+        master_ports = {n: ports.take() for n in names}
+        peers = ",".join(f"{n}={s.host}:{master_ports[n]}" for n in names) \
+            if len(names) > 1 else ""
+        for n in names:
+            dump(MasterConfig(
+                data_dir=str(h.data(n)), secret_file=str(h.secret_file), host=s.host,
+                port=master_ports[n], addr_file=str(h.addr_file(n)),
+                default_replication=s.replication, default_chunk_size=s.chunk_size,
+                **cluster._tls(n), node_id=n, peers=peers,
+                heartbeat_interval=s.heartbeat_interval, dead_after=s.dead_after,
+                lease_timeout=s.lease_timeout, checkpoint_log_bytes=s.checkpoint_log_bytes,
+                trash_interval=s.trash_interval,
+                trash_checkpoint_interval=s.trash_checkpoint_interval,
+            ).validate(), h.conf(n))
+    return [{"name": n, "role": "master"} for n in names]

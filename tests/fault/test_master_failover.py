@@ -196,3 +196,26 @@ def test_each_masters_disk_can_be_wiped_in_turn(ha):
         assert c.fs.cat(path) == blob
     assert sorted(e["name"] for e in c.fs.ls("/wipe") if e["type"] == "directory") == sorted(
         f"while-{n}-was-gone" for n in masters(c))
+
+
+@pytest.mark.parametrize("rpc", ["truncate", "setquota", "decommission", "move_replica",
+                                 "server_chunks", "expunge", "server_defaults"])
+def test_the_masters_new_rpcs_refuse_strangers_and_bad_bodies(cluster, rpc):
+    from stackyard.net.client import decode_reply
+    from tests.conftest import assert_refuses_strangers
+    assert_refuses_strangers(cluster.master, rpc)
+    resp = cluster.fs.pool.request(cluster.master, "POST", f"/rpc/{rpc}", body=b"\x93\x01\x02\x03",
+                                   headers={"Content-Type": "application/x-msgpack"})
+    with pytest.raises(ValueError, match="must be a map"):          # 400, not a crash
+        decode_reply(resp.status, resp.read(), cluster.master)
+    with pytest.raises(errors.RequestTooLarge):                     # 413
+        cluster.fs.pool.call(cluster.master, rpc, path="/" + "x" * (65 << 20))
+
+
+def test_raft_messages_come_only_from_the_masters(ha):
+    from stackyard.net.client import decode_reply
+    address = masters(ha)["master"]
+    resp = ha.fs.pool.request(address, "POST", "/raft/step", body=b"\x90",
+                              headers={"Content-Type": "application/x-msgpack"})
+    with pytest.raises(errors.AuthError):                 # signed, but not as a master
+        decode_reply(resp.status, resp.read(), address)
